@@ -1,0 +1,193 @@
+"""The Store: one SQLite file (WAL mode) holding the completion cache, runs and judgments.
+
+Completions are keyed by a content hash of (backend spec, the whole request:
+rendered messages, labels, decoding parameters), so any run that asks the same
+model the same thing reuses the stored answer: a re-run makes no model calls.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from jurist.types import Completion, CompletionRequest, Judgment, Verdict
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS completions (
+    key TEXT PRIMARY KEY,
+    backend TEXT NOT NULL,
+    request TEXT NOT NULL,
+    completion TEXT NOT NULL,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    name TEXT,
+    command TEXT,
+    created REAL NOT NULL,
+    finished REAL,
+    status TEXT NOT NULL,
+    judge TEXT NOT NULL,
+    info TEXT NOT NULL,
+    totals TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS judgments (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    item_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    judgment TEXT NOT NULL,
+    PRIMARY KEY (run_id, item_id)
+);
+"""
+
+
+def completion_key(backend_spec: str, request: CompletionRequest) -> str:
+    payload = json.dumps({"backend": backend_spec, "request": request.model_dump(mode="json")}, sort_keys=True)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+class RunRecord(BaseModel):
+    """One run: what judged, when, and the totals (counts, tokens, cost)."""
+
+    id: str
+    name: str | None = None
+    command: str | None = None
+    created: float
+    finished: float | None = None
+    status: str
+    judge: dict[str, Any]
+    info: dict[str, Any] = Field(default_factory=dict)
+    totals: dict[str, Any] = Field(default_factory=dict)
+
+
+class Store:
+    """SQLite store, safe to share between the engine's tasks (one connection, one lock).
+
+    Writes are committed in small batches (every ``commit_every`` judgments or
+    ``commit_interval_s`` seconds, whichever first), so a killed process loses at
+    most the last batch, and a resumed run redoes those items from the cache.
+    """
+
+    def __init__(self, path: str | Path = ":memory:", commit_every: int = 64, commit_interval_s: float = 0.5):
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+        self._lock = threading.RLock()
+        self._pending = 0
+        self._last_commit = time.monotonic()
+        self.commit_every = commit_every
+        self.commit_interval_s = commit_interval_s
+        self._db.execute("BEGIN")
+
+    # -- transactions -------------------------------------------------------------------
+
+    def _maybe_commit(self) -> None:
+        self._pending += 1
+        if self._pending >= self.commit_every or time.monotonic() - self._last_commit >= self.commit_interval_s:
+            self.commit()
+
+    def commit(self) -> None:
+        with self._lock:
+            self._db.execute("COMMIT")
+            self._db.execute("BEGIN")
+            self._pending = 0
+            self._last_commit = time.monotonic()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.execute("COMMIT")
+            self._db.close()
+
+    # -- completion cache ---------------------------------------------------------------
+
+    def get_completion(self, key: str) -> Completion | None:
+        with self._lock:
+            row = self._db.execute("SELECT completion FROM completions WHERE key = ?", (key,)).fetchone()
+        return Completion.model_validate_json(row[0]) if row else None
+
+    def put_completion(self, key: str, backend_spec: str, request: CompletionRequest, completion: Completion) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO completions VALUES (?, ?, ?, ?, ?)",
+                (key, backend_spec, request.model_dump_json(), completion.model_dump_json(), time.time()))
+            self._maybe_commit()
+
+    def count_completions(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM completions").fetchone()[0]
+
+    # -- runs and judgments -------------------------------------------------------------
+
+    def start_run(self, judge: dict[str, Any], name: str | None = None, command: str | None = None,
+                  info: dict[str, Any] | None = None) -> RunRecord:
+        run = RunRecord(id=uuid.uuid4().hex[:12], name=name, command=command, created=time.time(), status="running",
+                        judge=judge, info=info or {})
+        with self._lock:
+            self._db.execute("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                             (run.id, run.name, run.command, run.created, None, run.status, json.dumps(run.judge),
+                              json.dumps(run.info), json.dumps(run.totals)))
+            self.commit()
+        return run
+
+    def finish_run(self, run_id: str, status: str, totals: dict[str, Any]) -> None:
+        with self._lock:
+            self._db.execute("UPDATE runs SET finished = ?, status = ?, totals = ? WHERE id = ?",
+                             (time.time(), status, json.dumps(totals), run_id))
+            self.commit()
+
+    def find_run(self, ref: str) -> RunRecord | None:
+        """A run by id, id prefix or name (the newest run of that name)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT * FROM runs WHERE id = ? OR id LIKE ? OR name = ? ORDER BY created DESC LIMIT 1",
+                (ref, ref + "%", ref)).fetchone()
+        return self._run_from_row(row) if row else None
+
+    def runs(self) -> list[RunRecord]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM runs ORDER BY created").fetchall()
+        return [self._run_from_row(row) for row in rows]
+
+    @staticmethod
+    def _run_from_row(row: tuple[Any, ...]) -> RunRecord:
+        return RunRecord(id=row[0], name=row[1], command=row[2], created=row[3], finished=row[4], status=row[5],
+                         judge=json.loads(row[6]), info=json.loads(row[7]), totals=json.loads(row[8]))
+
+    def put_judgment(self, run_id: str, seq: int, judgment: Judgment) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO judgments VALUES (?, ?, ?, ?, ?)",
+                             (run_id, judgment.item_id, seq, judgment.verdict.status, judgment.model_dump_json()))
+            self._maybe_commit()
+
+    def judged_ids(self, run_id: str) -> set[str]:
+        with self._lock:
+            rows = self._db.execute("SELECT item_id FROM judgments WHERE run_id = ?", (run_id,)).fetchall()
+        return {row[0] for row in rows}
+
+    def judgments(self, run_id: str) -> Iterator[Judgment]:
+        with self._lock:
+            rows = self._db.execute("SELECT judgment FROM judgments WHERE run_id = ? ORDER BY seq",
+                                    (run_id,)).fetchall()
+        for row in rows:
+            yield Judgment.model_validate_json(row[0])
+
+
+def verdict_counts(verdicts: list[Verdict]) -> dict[str, int]:
+    counts = {"scored": 0, "unscored": 0, "failed": 0}
+    for verdict in verdicts:
+        counts[verdict.status] += 1
+    return counts

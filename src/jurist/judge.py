@@ -1,0 +1,66 @@
+"""A Judge: a backend, a protocol and a strategy bound together.
+
+``Judge.ajudge(item)`` walks one item along the data path:
+Protocol.render -> Backend.complete -> Protocol.read -> Strategy (combine views).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jurist.backends.base import Backend, BackendError
+from jurist.protocols.base import Protocol, builtin_template
+from jurist.strategies import Single, Strategy, Swap
+from jurist.types import CompletionRequest, Item, Message, Verdict
+
+
+class Judge:
+    """Judges items with ``protocol`` on ``backend``.
+
+    ``strategy`` defaults to both orders (Swap) for pairwise protocols and a single
+    view otherwise. With ``explain=True`` a short rationale is asked for *after*
+    the verdict, in a follow-up turn, so asking for it never changes the verdict.
+    """
+
+    def __init__(self, backend: Backend, protocol: Protocol, strategy: Strategy | None = None, explain: bool = False):
+        self.backend = backend
+        self.protocol = protocol
+        self.strategy = strategy or (Swap() if protocol.kind == "compare" else Single())
+        self.explain = explain
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        return {"judge": self.backend.spec, "strategy": self.strategy.name, "explain": self.explain,
+                **self.protocol.identity}
+
+    async def run_view(self, item: Item, view: int) -> Verdict:
+        """Render, complete and read one view of an item; failures become failed verdicts."""
+        try:
+            request = self.protocol.render(item, view)
+        except ValueError as error:
+            return Verdict(status="failed", kind=self.protocol.kind, error=f"render: {error}")  # type: ignore[arg-type]
+        try:
+            completion = await self.backend.complete(request)
+        except BackendError as error:
+            return Verdict(status="failed", kind=self.protocol.kind, error=str(error))  # type: ignore[arg-type]
+        return self.protocol.read(completion, view)
+
+    async def ajudge(self, item: Item) -> Verdict:
+        verdict = await self.strategy.judge(item, self.run_view)
+        if self.explain and verdict.ok:
+            verdict.rationale = await self._rationale(item, verdict)
+        return verdict
+
+    async def _rationale(self, item: Item, verdict: Verdict) -> str | None:
+        first_view = verdict.parts[0] if verdict.parts else verdict
+        request = self.protocol.render(item, 0)
+        answer = first_view.top_label or ""
+        messages = [*request.messages, Message(role="assistant", content=answer),
+                    Message(role="user", content=builtin_template("explain.j2").strip())]
+        try:
+            completion = await self.backend.complete(
+                CompletionRequest(messages=messages, max_tokens=160, top_logprobs=0))
+        except BackendError as error:
+            return f"(no rationale: {error})"
+        verdict.usage = verdict.usage + completion.usage
+        return completion.text.strip()

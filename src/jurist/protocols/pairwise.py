@@ -1,0 +1,93 @@
+"""Pairwise comparison: which of two responses is better (or a tie).
+
+View 0 shows the responses in their own order (A first); view 1 swaps them.
+``read`` always maps the judge's answer back to the item's own A and B, so the
+verdicts of both views can be combined directly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jurist.protocols.base import (
+    Protocol,
+    builtin_template,
+    label_probabilities,
+    parse_first_label,
+    render_chat,
+    text_hash,
+)
+from jurist.types import Completion, CompletionRequest, Item, Preference, Verdict
+
+DEFAULT_CRITERIA = (
+    "Prefer the response that follows the instruction more faithfully and is more helpful, "
+    "accurate and harmless."
+)
+
+
+def preference_of(p_a: float, p_b: float, p_tie: float) -> Preference:
+    """The most likely outcome; exact equality of A and B is a tie."""
+    if p_tie >= max(p_a, p_b) or p_a == p_b:
+        return "tie"
+    return "A" if p_a > p_b else "B"
+
+
+class PairwiseProtocol(Protocol):
+    """Compares ``item.candidates[0]`` (A) with ``item.candidates[1]`` (B)."""
+
+    name = "pairwise"
+    kind = "compare"
+    version = "1"
+    views = (0, 1)
+
+    def __init__(self, criteria: str = DEFAULT_CRITERIA, allow_tie: bool = False, template: str | None = None):
+        self.criteria = criteria
+        self.allow_tie = allow_tie
+        self.template = template if template is not None else builtin_template("pairwise.j2")
+        self.labels = ["A", "B", "tie"] if allow_tie else ["A", "B"]
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        return {
+            "protocol": self.name,
+            "version": self.version,
+            "allow_tie": self.allow_tie,
+            "criteria_hash": text_hash(self.criteria),
+            "template_hash": text_hash(self.template),
+        }
+
+    def render(self, item: Item, view: int = 0) -> CompletionRequest:
+        if len(item.candidates) != 2:
+            raise ValueError(f"item {item.id}: a pairwise comparison needs exactly 2 candidates, got {len(item.candidates)}")
+        first, second = item.candidates if view == 0 else reversed(item.candidates)
+        messages = render_chat(
+            self.template,
+            input=item.input,
+            response_a=first,
+            response_b=second,
+            reference=item.reference,
+            criteria=self.criteria,
+            allow_tie=self.allow_tie,
+        )
+        return CompletionRequest(messages=messages, labels=list(self.labels), max_tokens=2)
+
+    def read(self, completion: Completion, view: int = 0) -> Verdict:
+        read = label_probabilities(completion, self.labels)
+        if read is not None:
+            shown, mass = read
+            if not shown:
+                return self.unreadable(completion, "no A/B label among the judge's top tokens")
+            method = "logprobs"
+        else:
+            found = parse_first_label(completion.text, self.labels)
+            if found is None:
+                return self.unreadable(completion, "no A/B label found in the judge's text")
+            shown, mass, method = {label: float(label == found) for label in self.labels}, None, "parsed"
+        p_first, p_second, p_tie = shown["A"], shown["B"], shown.get("tie", 0.0)
+        p_a, p_b = (p_first, p_second) if view == 0 else (p_second, p_first)
+        preference = preference_of(p_a, p_b, p_tie)
+        distribution = {"A": p_a, "B": p_b, "tie": p_tie} if self.allow_tie else {"A": p_a, "B": p_b}
+        return Verdict(status="scored", kind="compare", method=method, preference=preference, p_a=p_a, p_b=p_b,
+                       p_tie=p_tie, distribution=distribution, top_label=preference,
+                       confidence=max(distribution.values()) if method == "logprobs" else None,
+                       label_mass=mass, raw=completion.text, usage=completion.usage)

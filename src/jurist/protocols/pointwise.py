@@ -1,0 +1,113 @@
+"""Pointwise scoring: one response graded on a scale against a rubric."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from jurist.protocols.base import (
+    Protocol,
+    builtin_template,
+    label_probabilities,
+    parse_first_label,
+    render_chat,
+    text_hash,
+)
+from jurist.types import Completion, CompletionRequest, Item, Verdict
+
+DEFAULT_RUBRIC = (
+    "How well does the response follow the instruction? Consider correctness, helpfulness, "
+    "relevance and clarity."
+)
+
+
+@dataclass(frozen=True)
+class Scale:
+    """The answer labels a judge may give and the value of each.
+
+    ``Scale.parse("1-5")`` gives labels "1".."5"; ``"pass/fail"`` gives
+    pass = 1, fail = 0; ``"yes/no"`` likewise.
+    """
+
+    labels: tuple[str, ...]
+    values: tuple[float, ...]
+    description: str
+
+    @classmethod
+    def parse(cls, text: str) -> Scale:
+        text = text.strip().lower()
+        numeric = re.fullmatch(r"(\d+)\s*-\s*(\d+)", text)
+        if numeric:
+            low, high = int(numeric.group(1)), int(numeric.group(2))
+            if high <= low or high - low > 20:
+                raise ValueError(f"scale {text!r}: expected LOW-HIGH with LOW < HIGH and at most 21 points")
+            labels = tuple(str(v) for v in range(low, high + 1))
+            return cls(labels, tuple(float(v) for v in range(low, high + 1)),
+                       f"an integer from {low} (worst) to {high} (best)")
+        binary = {"pass/fail": ("pass", "fail"), "yes/no": ("yes", "no")}
+        if text in binary:
+            good, bad = binary[text]
+            return cls((good, bad), (1.0, 0.0), f'"{good}" if the response meets the rubric, otherwise "{bad}"')
+        raise ValueError(f"unknown scale {text!r}: use LOW-HIGH (e.g. 1-5, 1-10), pass/fail or yes/no")
+
+    def value(self, label: str) -> float:
+        return self.values[self.labels.index(label)]
+
+
+class PointwiseProtocol(Protocol):
+    """Grades ``item.response`` on ``scale`` against ``rubric``.
+
+    The verdict's ``score`` is the expectation of the scale values under the
+    judge's label distribution; ``top_label`` the most likely label; confidence
+    the probability of that label.
+    """
+
+    name = "pointwise"
+    kind = "score"
+    version = "1"
+
+    def __init__(self, rubric: str = DEFAULT_RUBRIC, scale: Scale | str = "1-5", template: str | None = None):
+        self.rubric = rubric
+        self.scale = Scale.parse(scale) if isinstance(scale, str) else scale
+        self.template = template if template is not None else builtin_template("pointwise.j2")
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        return {
+            "protocol": self.name,
+            "version": self.version,
+            "scale": list(self.scale.labels),
+            "rubric_hash": text_hash(self.rubric),
+            "template_hash": text_hash(self.template),
+        }
+
+    def render(self, item: Item, view: int = 0) -> CompletionRequest:
+        messages = render_chat(
+            self.template,
+            input=item.input,
+            response=item.response,
+            reference=item.reference,
+            rubric=self.rubric,
+            scale_description=self.scale.description,
+            labels=list(self.scale.labels),
+        )
+        return CompletionRequest(messages=messages, labels=list(self.scale.labels), max_tokens=4)
+
+    def read(self, completion: Completion, view: int = 0) -> Verdict:
+        labels = list(self.scale.labels)
+        read = label_probabilities(completion, labels)
+        if read is not None:
+            distribution, mass = read
+            if not distribution:
+                return self.unreadable(completion, "no score label among the judge's top tokens")
+            top = max(distribution, key=distribution.__getitem__)
+            score = sum(p * self.scale.value(label) for label, p in distribution.items())
+            return Verdict(status="scored", kind="score", method="logprobs", score=score, top_label=top,
+                           distribution=distribution, confidence=distribution[top], label_mass=mass,
+                           raw=completion.text, usage=completion.usage)
+        found = parse_first_label(completion.text, labels)
+        if found is None:
+            return self.unreadable(completion, "no score label found in the judge's text")
+        return Verdict(status="scored", kind="score", method="parsed", score=self.scale.value(found),
+                       top_label=found, distribution={found: 1.0}, raw=completion.text, usage=completion.usage)
