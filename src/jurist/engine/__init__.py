@@ -1,1 +1,6 @@
-"""engine."""
+"""The engine: concurrency, retries, rate limits, the cache and the store."""
+
+from jurist.engine.executor import Engine, EngineConfig, RunResult
+from jurist.engine.store import RunRecord, Store
+
+__all__ = ["Engine", "EngineConfig", "RunRecord", "RunResult", "Store"]

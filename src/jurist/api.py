@@ -1,0 +1,76 @@
+"""The Python API, mirroring the CLI: ``jurist.score(...)`` and ``jurist.compare(...)``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from jurist.backends import Backend, resolve_backend
+from jurist.engine import Engine, EngineConfig, RunResult, Store
+from jurist.io import load_items
+from jurist.judge import Judge
+from jurist.protocols import PairwiseProtocol, PointwiseProtocol, Protocol, Scale
+from jurist.protocols.pairwise import DEFAULT_CRITERIA
+from jurist.protocols.pointwise import DEFAULT_RUBRIC
+from jurist.strategies import Single, Swap
+from jurist.types import Item
+
+Data = str | Path | Iterable[Item]
+
+
+def _backend(judge: str | Backend, model: str | None) -> Backend:
+    return judge if isinstance(judge, Backend) else resolve_backend(judge, model)
+
+
+def _items(data: Data, task: str, fields: Mapping[str, str] | None, preset: str | None,
+           label_map: Mapping[Any, str] | None, limit: int | None) -> tuple[list[Item], list[str]]:
+    if isinstance(data, (str, Path)):
+        loaded = load_items(data, task, fields=fields, preset=preset, label_map=label_map, limit=limit)  # type: ignore[arg-type]
+        return loaded.items, [str(error) for error in loaded.errors]
+    items = list(data)
+    return (items[:limit] if limit else items), []
+
+
+def run_judge(judge: Judge, data: Data, *, task: str, fields: Mapping[str, str] | None = None,
+              preset: str | None = None, label_map: Mapping[Any, str] | None = None, limit: int | None = None,
+              store: str | Path | Store | None = None, concurrency: int | None = None, name: str | None = None,
+              resume: str | None = None, progress: bool | None = None, command: str | None = None,
+              config: EngineConfig | None = None) -> RunResult:
+    """Load ``data``, run ``judge`` over it with the engine, return the run (with input errors)."""
+    items, errors = _items(data, task, fields, preset, label_map, limit)
+    if config is None:
+        local = judge.backend.spec.startswith("local:")
+        config = EngineConfig(concurrency=concurrency or (1 if local else 8), progress=progress)
+    the_store = store if isinstance(store, Store) else Store(store) if store else None
+    result = Engine(judge, the_store, config).run(items, name=name, resume=resume, command=command)
+    result.input_errors = errors
+    return result
+
+
+def score(data: Data, *, judge: str | Backend = "local", model: str | None = None, rubric: str = DEFAULT_RUBRIC,
+          scale: str | Scale = "1-5", explain: bool = False, protocol: Protocol | None = None,
+          **run_options: Any) -> RunResult:
+    """Grade each item's response on ``scale`` against ``rubric``.
+
+    ``data`` is a JSONL/CSV/Parquet path (fields ``id``, ``input``, ``response``,
+    optional ``reference``, ``label``, ``metadata``; see ``jurist.io``) or Items.
+    Each verdict holds the expected score, the most likely score, the distribution
+    and a confidence. ``run_options``: fields, preset, label_map, limit, store,
+    concurrency, name, resume, progress (see ``run_judge``).
+    """
+    the_judge = Judge(_backend(judge, model), protocol or PointwiseProtocol(rubric, scale), Single(), explain)
+    return run_judge(the_judge, data, task="score", **run_options)
+
+
+def compare(data: Data, *, judge: str | Backend = "local", model: str | None = None,
+            criteria: str = DEFAULT_CRITERIA, swap: bool = True, allow_tie: bool = False, explain: bool = False,
+            protocol: Protocol | None = None, **run_options: Any) -> RunResult:
+    """Compare each item's two responses (A, B): P(A), P(B), P(tie) and a preference.
+
+    Both orders run by default and their probabilities are averaged, which
+    removes position bias; ``swap=False`` runs the given order only.
+    """
+    the_protocol = protocol or PairwiseProtocol(criteria, allow_tie=allow_tie)
+    the_judge = Judge(_backend(judge, model), the_protocol, Swap() if swap else Single(), explain)
+    return run_judge(the_judge, data, task="compare", **run_options)

@@ -1,0 +1,165 @@
+"""The Engine: runs a judge over many items with bounded concurrency, caching and progress.
+
+Every judgment is written to the store as it completes, so a run that dies can be
+resumed (``resume=RUN``): items already judged in that run are skipped, and any
+request already answered comes from the completion cache, never paid twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+from pydantic import BaseModel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from jurist.engine.middleware import CachedBackend, CallStats, RateLimitedBackend, RetryingBackend
+from jurist.engine.store import RunRecord, Store
+from jurist.judge import Judge
+from jurist.types import Item, Judgment, Verdict
+
+
+@dataclass
+class EngineConfig:
+    """How a run executes. ``prices`` maps a backend spec to (USD per 1M prompt tokens, per 1M output tokens)."""
+
+    concurrency: int = 4
+    max_attempts: int = 4
+    requests_per_minute: float | None = None
+    tokens_per_minute: float | None = None
+    progress: bool | None = None  # None: on for an interactive terminal, off in CI and pipes
+    prices: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+
+class RunResult(BaseModel):
+    """A finished (or interrupted) run: its record, its judgments in input order, its totals."""
+
+    run: RunRecord
+    judgments: list[Judgment]
+    stats: dict[str, Any]
+    input_errors: list[str] = []
+
+    def summary(self) -> Any:
+        """Counts, mean score or win rate, and agreement with labels, each with a 95% CI."""
+        from jurist.metrics.summary import compare_summary, score_summary
+
+        kind = self.run.judge.get("protocol")
+        return compare_summary(self.judgments) if kind == "pairwise" else score_summary(self.judgments)
+
+
+def _show_progress(setting: bool | None) -> bool:
+    if setting is not None:
+        return setting
+    return sys.stderr.isatty() and not os.environ.get("CI")
+
+
+def package_versions() -> dict[str, str]:
+    versions = {}
+    for name in ("jurist", "llama-cpp-python", "openai", "pydantic"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+class Engine:
+    """Runs ``judge`` over items; results and completions go to ``store``.
+
+    ``store`` defaults to an in-memory SQLite database (caching within the run only);
+    pass ``Store("runs.db")`` to keep judgments and never pay twice across runs.
+    """
+
+    def __init__(self, judge: Judge, store: Store | None = None, config: EngineConfig | None = None):
+        self.judge = judge
+        self.store = store or Store(":memory:")
+        self.config = config or EngineConfig()
+
+    def _wrapped_judge(self, stats: CallStats) -> Judge:
+        backend = self.judge.backend
+        if self.config.requests_per_minute or self.config.tokens_per_minute:
+            backend = RateLimitedBackend(backend, self.config.requests_per_minute, self.config.tokens_per_minute)
+        backend = RetryingBackend(backend, stats, max_attempts=self.config.max_attempts)
+        backend = CachedBackend(backend, self.store, stats)
+        return Judge(backend, self.judge.protocol, self.judge.strategy, self.judge.explain)
+
+    def run(self, items: Iterable[Item], **kwargs: Any) -> RunResult:
+        """Synchronous ``arun``."""
+        return asyncio.run(self.arun(items, **kwargs))
+
+    async def arun(self, items: Iterable[Item], *, name: str | None = None, resume: str | None = None,
+                   total: int | None = None, command: str | None = None,
+                   info: dict[str, Any] | None = None) -> RunResult:
+        """Judge every item; ``resume`` (a run id or name) continues that run."""
+        if resume is not None:
+            run = self.store.find_run(resume)
+            if run is None:
+                raise ValueError(f"no run {resume!r} in {self.store.path}")
+            if run.judge != self.judge.identity:
+                raise ValueError(f"run {run.id} was made by a different judge ({run.judge}); start a new run instead")
+        else:
+            run = self.store.start_run(self.judge.identity, name=name, command=command,
+                                       info={"versions": package_versions(), **(info or {})})
+        done = {j.item_id for j in self.store.judgments(run.id) if j.verdict.status != "failed"}
+        stats = CallStats()
+        judge = self._wrapped_judge(stats)
+        counts = {"scored": 0, "unscored": 0, "failed": 0, "skipped": 0}
+        started = time.monotonic()
+        item_iter = iter(enumerate(items))
+        if total is None and hasattr(items, "__len__"):
+            total = len(items)  # type: ignore[arg-type]
+
+        progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                            disable=not _show_progress(self.config.progress), transient=False)
+        task = progress.add_task("judging", total=total, status="")
+
+        async def judge_one(seq: int, item: Item) -> None:
+            t0 = time.monotonic()
+            try:
+                verdict = await judge.ajudge(item)
+            except Exception as error:  # one bad item never aborts a run
+                verdict = Verdict(status="failed", kind=self.judge.protocol.kind,  # type: ignore[arg-type]
+                                  error=f"{type(error).__name__}: {error}")
+            judgment = Judgment(item_id=item.id, protocol=self.judge.protocol.name, judge=self.judge.backend.spec,
+                                verdict=verdict, label=item.label, latency_s=time.monotonic() - t0,
+                                metadata=item.metadata)
+            self.store.put_judgment(run.id, seq, judgment)
+            counts[verdict.status] += 1
+            progress.update(task, advance=1,
+                            status=f"unscored {counts['unscored']}  failed {counts['failed']}  "
+                                   f"cached {stats.cache_hits}")
+
+        async def worker() -> None:
+            for seq, item in item_iter:  # one shared iterator: items are read lazily, memory stays bounded
+                if item.id in done:
+                    counts["skipped"] += 1
+                    progress.update(task, advance=1)
+                    continue
+                await judge_one(seq, item)
+
+        status = "interrupted"
+        try:
+            with progress:
+                await asyncio.gather(*(worker() for _ in range(max(1, self.config.concurrency))))
+            status = "finished"
+        finally:
+            totals = self._totals(counts, stats, time.monotonic() - started)
+            self.store.finish_run(run.id, status, totals)
+        judgments = list(self.store.judgments(run.id))
+        finished = self.store.find_run(run.id)
+        assert finished is not None
+        return RunResult(run=finished, judgments=judgments, stats=totals)
+
+    def _totals(self, counts: dict[str, int], stats: CallStats, wall_s: float) -> dict[str, Any]:
+        totals: dict[str, Any] = {**counts, **stats.as_dict(), "wall_s": round(wall_s, 3)}
+        price = self.config.prices.get(self.judge.backend.spec)
+        if price is not None:
+            totals["cost_usd"] = (stats.prompt_tokens * price[0] + stats.completion_tokens * price[1]) / 1e6
+        return totals

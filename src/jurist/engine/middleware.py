@@ -1,0 +1,129 @@
+"""Backend wrappers the engine stacks around a judge's backend: cache, retries, rate limits.
+
+Judge -> CachedBackend -> RetryingBackend -> RateLimitedBackend -> the real backend.
+Each wrapper is itself a Backend with the same ``spec``, so nothing above notices.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass, field
+
+from jurist.backends.base import Backend, BackendError
+from jurist.engine.store import Store, completion_key
+from jurist.types import Completion, CompletionRequest
+
+
+@dataclass
+class CallStats:
+    """What the engine paid for: model calls made, answered from the cache, retried, tokens."""
+
+    model_calls: int = 0
+    cache_hits: int = 0
+    retries: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_prompt_tokens: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+class CachedBackend(Backend):
+    """Answers a request from the store when the same backend already answered it."""
+
+    def __init__(self, inner: Backend, store: Store, stats: CallStats):
+        self.inner, self.store, self.stats = inner, store, stats
+        self.spec = inner.spec
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        key = completion_key(self.spec, request)
+        cached = self.store.get_completion(key)
+        if cached is not None:
+            self.stats.cache_hits += 1
+            return cached
+        completion = await self.inner.complete(request)
+        self.stats.model_calls += 1
+        self.stats.prompt_tokens += completion.usage.prompt_tokens
+        self.stats.completion_tokens += completion.usage.completion_tokens
+        self.stats.cached_prompt_tokens += completion.usage.cached_prompt_tokens
+        self.store.put_completion(key, self.spec, request, completion)
+        return completion
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+class RetryingBackend(Backend):
+    """Retries retryable failures with jittered exponential backoff, honouring Retry-After."""
+
+    def __init__(self, inner: Backend, stats: CallStats, max_attempts: int = 4, base_delay_s: float = 0.5,
+                 max_delay_s: float = 60.0):
+        self.inner, self.stats = inner, stats
+        self.spec = inner.spec
+        self.max_attempts, self.base_delay_s, self.max_delay_s = max_attempts, base_delay_s, max_delay_s
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                return await self.inner.complete(request)
+            except BackendError as error:
+                if not error.retryable or attempt == self.max_attempts:
+                    if attempt > 1:
+                        raise BackendError(f"{error} (after {attempt} attempts)", retryable=False) from error
+                    raise
+                self.stats.retries += 1
+                backoff = min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+                await asyncio.sleep(max(backoff, error.retry_after or 0.0))
+        raise AssertionError("unreachable")
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+class TokenBucket:
+    """Allows ``per_minute`` units a minute, in bursts of at most a second's worth or one unit."""
+
+    def __init__(self, per_minute: float):
+        self.rate = per_minute / 60.0
+        self.capacity = max(self.rate, 1.0)
+        self.tokens = self.capacity
+        self.updated = time.monotonic()
+        self._lock = asyncio.Lock()
+
+    async def take(self, amount: float = 1.0) -> None:
+        async with self._lock:
+            while True:
+                now = time.monotonic()
+                self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+                self.updated = now
+                if self.tokens >= min(amount, self.capacity):
+                    self.tokens -= amount  # may go negative for a large request: later callers wait longer
+                    return
+                await asyncio.sleep((min(amount, self.capacity) - self.tokens) / self.rate)
+
+
+class RateLimitedBackend(Backend):
+    """Keeps requests/min and (estimated prompt) tokens/min under the given limits."""
+
+    def __init__(self, inner: Backend, requests_per_minute: float | None = None,
+                 tokens_per_minute: float | None = None):
+        self.inner = inner
+        self.spec = inner.spec
+        self.requests = TokenBucket(requests_per_minute) if requests_per_minute else None
+        self.tokens = TokenBucket(tokens_per_minute) if tokens_per_minute else None
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        if self.requests:
+            await self.requests.take()
+        if self.tokens:
+            # About four characters a token: the real count is known only after the call.
+            estimate = sum(len(m.content) for m in request.messages) / 4 + request.max_tokens
+            await self.tokens.take(estimate)
+        return await self.inner.complete(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
