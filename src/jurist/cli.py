@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from jurist.backends import BackendError, resolve_backend
 from jurist.backends.models import ModelUnavailable
@@ -165,8 +165,9 @@ def runs(store: StoreOpt = DEFAULT_STORE) -> None:
     """List the runs in a store."""
     import datetime
 
-    table = Table("id", "name", "created", "status", "judge", "protocol", "scored", "unscored", "failed",
-                  "model calls", "cache hits")
+    # Ids are copied into `export`: never wrap or cut them.
+    table = Table(Column("id", no_wrap=True, min_width=12), "name", "created", "status", "judge", "protocol",
+                  "scored", "unscored", "failed", "model calls", "cache hits")
     for run in Store(store).runs():
         t = run.totals
         table.add_row(run.id, run.name or "", datetime.datetime.fromtimestamp(run.created).strftime("%Y-%m-%d %H:%M"),

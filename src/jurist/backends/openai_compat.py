@@ -8,6 +8,7 @@ never presented as probabilities).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -45,8 +46,21 @@ class OpenAICompatibleBackend(Backend):
         self.spec = f"openai:{model}" if base_url is None else f"{base_url.rstrip('/')}#{model}"
         self.extra_body = extra_body or {}
         self.logprobs_supported = True
-        self._client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key or ("EMPTY" if base_url else None),
-                                          timeout=timeout_s, max_retries=0)
+        self._client_options: dict[str, Any] = {"base_url": base_url, "timeout": timeout_s, "max_retries": 0,
+                                                "api_key": api_key or ("EMPTY" if base_url else None)}
+        self._client = openai.AsyncOpenAI(**self._client_options)
+        self._client_loop: asyncio.AbstractEventLoop | None = None
+
+    def _loop_client(self) -> openai.AsyncOpenAI:
+        """The client for the running event loop: pooled connections belong to the loop that opened
+        them, so a backend reused by a second ``asyncio.run`` (a second ``Engine.run``) gets a new client."""
+        loop = asyncio.get_running_loop()
+        if self._client_loop is None:
+            self._client_loop = loop
+        elif self._client_loop is not loop:
+            self._client = openai.AsyncOpenAI(**self._client_options)
+            self._client_loop = loop
+        return self._client
 
     async def complete(self, request: CompletionRequest) -> Completion:
         kwargs: dict[str, Any] = {
@@ -63,7 +77,7 @@ class OpenAICompatibleBackend(Backend):
         if want_logprobs:
             kwargs |= {"logprobs": True, "top_logprobs": min(request.top_logprobs, MAX_TOP_LOGPROBS)}
         try:
-            response = await self._client.chat.completions.create(**kwargs)
+            response = await self._loop_client().chat.completions.create(**kwargs)
         except openai.BadRequestError as error:
             if want_logprobs and "logprob" in str(error).lower():
                 log.warning("%s rejects log-probabilities; verdicts will be parsed from text", self.spec)
@@ -98,4 +112,5 @@ class OpenAICompatibleBackend(Backend):
                           model=response.model or self.model)
 
     async def aclose(self) -> None:
-        await self._client.close()
+        if self._client_loop in (None, asyncio.get_running_loop()):  # another loop's connections are gone
+            await self._client.close()

@@ -19,7 +19,15 @@ from typing import Any
 from pydantic import BaseModel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from jurist.engine.middleware import CachedBackend, CallStats, RateLimitedBackend, RetryingBackend
+from jurist.backends.base import Backend
+from jurist.engine.middleware import (
+    ITEM_CALLS,
+    CachedBackend,
+    CallStats,
+    ConcurrencyLimitedBackend,
+    RateLimitedBackend,
+    RetryingBackend,
+)
 from jurist.engine.store import RunRecord, Store
 from jurist.judge import Judge
 from jurist.types import Item, Judgment, Verdict
@@ -82,7 +90,7 @@ class Engine:
         self.config = config or EngineConfig()
 
     def _wrapped_judge(self, stats: CallStats) -> Judge:
-        backend = self.judge.backend
+        backend: Backend = ConcurrencyLimitedBackend(self.judge.backend, self.config.concurrency)
         if self.config.requests_per_minute or self.config.tokens_per_minute:
             backend = RateLimitedBackend(backend, self.config.requests_per_minute, self.config.tokens_per_minute)
         backend = RetryingBackend(backend, stats, max_attempts=self.config.max_attempts)
@@ -109,7 +117,7 @@ class Engine:
         done = {j.item_id for j in self.store.judgments(run.id) if j.verdict.status != "failed"}
         stats = CallStats()
         judge = self._wrapped_judge(stats)
-        counts = {"scored": 0, "unscored": 0, "failed": 0, "skipped": 0}
+        counts = {"scored": 0, "unscored": 0, "failed": 0, "skipped": 0}  # this session, for the progress bar
         started = time.monotonic()
         item_iter = iter(enumerate(items))
         if total is None and hasattr(items, "__len__"):
@@ -122,6 +130,8 @@ class Engine:
 
         async def judge_one(seq: int, item: Item) -> None:
             t0 = time.monotonic()
+            calls = [0, 0]
+            ITEM_CALLS.set(calls)  # each worker task has its own context
             try:
                 verdict = await judge.ajudge(item)
             except Exception as error:  # one bad item never aborts a run
@@ -129,7 +139,7 @@ class Engine:
                                   error=f"{type(error).__name__}: {error}")
             judgment = Judgment(item_id=item.id, protocol=self.judge.protocol.name, judge=self.judge.backend.spec,
                                 verdict=verdict, label=item.label, latency_s=time.monotonic() - t0,
-                                metadata=item.metadata)
+                                cached=calls[0] == 0 and calls[1] > 0, metadata=item.metadata)
             self.store.put_judgment(run.id, seq, judgment)
             counts[verdict.status] += 1
             progress.update(task, advance=1,
@@ -150,16 +160,24 @@ class Engine:
                 await asyncio.gather(*(worker() for _ in range(max(1, self.config.concurrency))))
             status = "finished"
         finally:
-            totals = self._totals(counts, stats, time.monotonic() - started)
+            judgments = list(self.store.judgments(run.id))
+            totals = self._totals(judgments, counts["skipped"], stats, time.monotonic() - started, run.totals)
             self.store.finish_run(run.id, status, totals)
-        judgments = list(self.store.judgments(run.id))
         finished = self.store.find_run(run.id)
         assert finished is not None
         return RunResult(run=finished, judgments=judgments, stats=totals)
 
-    def _totals(self, counts: dict[str, int], stats: CallStats, wall_s: float) -> dict[str, Any]:
-        totals: dict[str, Any] = {**counts, **stats.as_dict(), "wall_s": round(wall_s, 3)}
+    def _totals(self, judgments: list[Judgment], skipped: int, stats: CallStats, wall_s: float,
+                previous: dict[str, Any]) -> dict[str, Any]:
+        """Verdict counts over the whole run; calls, tokens, time and cost added to earlier sessions' (resume)."""
+        totals: dict[str, Any] = {"scored": 0, "unscored": 0, "failed": 0}
+        for judgment in judgments:
+            totals[judgment.verdict.status] += 1
+        spent: dict[str, Any] = {**stats.as_dict(), "wall_s": round(wall_s, 3)}
         price = self.config.prices.get(self.judge.backend.spec)
         if price is not None:
-            totals["cost_usd"] = (stats.prompt_tokens * price[0] + stats.completion_tokens * price[1]) / 1e6
-        return totals
+            spent["cost_usd"] = (stats.prompt_tokens * price[0] + stats.completion_tokens * price[1]) / 1e6
+        for key, value in spent.items():
+            earlier = previous.get(key)
+            spent[key] = value + earlier if isinstance(value, (int, float)) and isinstance(earlier, (int, float)) else value
+        return {**totals, "skipped": skipped, **spent}

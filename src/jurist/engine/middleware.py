@@ -1,12 +1,13 @@
 """Backend wrappers the engine stacks around a judge's backend: cache, retries, rate limits.
 
-Judge -> CachedBackend -> RetryingBackend -> RateLimitedBackend -> the real backend.
+Judge -> CachedBackend -> RetryingBackend -> RateLimitedBackend -> ConcurrencyLimitedBackend -> the real backend.
 Each wrapper is itself a Backend with the same ``spec``, so nothing above notices.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import random
 import time
 from dataclasses import dataclass, field
@@ -32,6 +33,10 @@ class CallStats:
         return dict(self.__dict__)
 
 
+# Per item: [model calls, cache hits], so a judgment can say whether it cost anything.
+ITEM_CALLS: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("jurist_item_calls", default=None)
+
+
 class CachedBackend(Backend):
     """Answers a request from the store when the same backend already answered it."""
 
@@ -42,11 +47,16 @@ class CachedBackend(Backend):
     async def complete(self, request: CompletionRequest) -> Completion:
         key = completion_key(self.spec, request)
         cached = self.store.get_completion(key)
+        item_calls = ITEM_CALLS.get()
         if cached is not None:
             self.stats.cache_hits += 1
+            if item_calls is not None:
+                item_calls[1] += 1
             return cached
         completion = await self.inner.complete(request)
         self.stats.model_calls += 1
+        if item_calls is not None:
+            item_calls[0] += 1
         self.stats.prompt_tokens += completion.usage.prompt_tokens
         self.stats.completion_tokens += completion.usage.completion_tokens
         self.stats.cached_prompt_tokens += completion.usage.cached_prompt_tokens
@@ -124,6 +134,22 @@ class RateLimitedBackend(Backend):
             estimate = sum(len(m.content) for m in request.messages) / 4 + request.max_tokens
             await self.tokens.take(estimate)
         return await self.inner.complete(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+class ConcurrencyLimitedBackend(Backend):
+    """At most ``limit`` requests in flight to the inner backend (a pairwise item sends two at once)."""
+
+    def __init__(self, inner: Backend, limit: int):
+        self.inner = inner
+        self.spec = inner.spec
+        self._slots = asyncio.Semaphore(max(1, limit))
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        async with self._slots:
+            return await self.inner.complete(request)
 
     async def aclose(self) -> None:
         await self.inner.aclose()

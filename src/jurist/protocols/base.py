@@ -80,7 +80,7 @@ def parse_first_label(text: str, labels: list[str]) -> str | None:
     Used only when the backend gives no log-probabilities.
     """
     alternatives = "|".join(re.escape(label) for label in sorted(labels, key=len, reverse=True))
-    match = re.search(rf"(?<![\w]){alternatives}(?![\w])", text, flags=re.IGNORECASE)
+    match = re.search(rf"(?<!\w)(?:{alternatives})(?!\w)", text, flags=re.IGNORECASE)
     if not match:
         return None
     found = match.group(0).lower()
