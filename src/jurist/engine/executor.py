@@ -99,7 +99,14 @@ class Engine:
 
     def run(self, items: Iterable[Item], **kwargs: Any) -> RunResult:
         """Synchronous ``arun``."""
-        return asyncio.run(self.arun(items, **kwargs))
+        result: list[RunResult] = []
+
+        # The result is not the task's: asyncio.run (3.11) may repr() its task, result included (all judgments).
+        async def main() -> None:
+            result.append(await self.arun(items, **kwargs))
+
+        asyncio.run(main())
+        return result[0]
 
     async def arun(self, items: Iterable[Item], *, name: str | None = None, resume: str | None = None,
                    total: int | None = None, command: str | None = None,
@@ -114,7 +121,12 @@ class Engine:
         else:
             run = self.store.start_run(self.judge.identity, name=name, command=command,
                                        info={"versions": package_versions(), **(info or {})})
-        done = {j.item_id for j in self.store.judgments(run.id) if j.verdict.status != "failed"}
+        # A new run has no judgments yet: nothing to read back, and its judgments are kept as they are made.
+        done: set[str] = set()
+        if resume is not None:
+            done = {j.item_id for j in self.store.judgments(run.id) if j.verdict.status != "failed"}
+        made: dict[str, tuple[int, Judgment]] = {}
+        show = _show_progress(self.config.progress)
         stats = CallStats()
         judge = self._wrapped_judge(stats)
         counts = {"scored": 0, "unscored": 0, "failed": 0, "skipped": 0}  # this session, for the progress bar
@@ -125,7 +137,7 @@ class Engine:
 
         progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                             TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                            disable=not _show_progress(self.config.progress), transient=False)
+                            disable=not show, transient=False)
         task = progress.add_task("judging", total=total, status="")
 
         async def judge_one(seq: int, item: Item) -> None:
@@ -141,16 +153,19 @@ class Engine:
                                 verdict=verdict, label=item.label, latency_s=time.monotonic() - t0,
                                 cached=calls[0] == 0 and calls[1] > 0, metadata=item.metadata)
             self.store.put_judgment(run.id, seq, judgment)
+            made[item.id] = (seq, judgment)
             counts[verdict.status] += 1
-            progress.update(task, advance=1,
-                            status=f"unscored {counts['unscored']}  failed {counts['failed']}  "
-                                   f"cached {stats.cache_hits}")
+            if show:
+                progress.update(task, advance=1,
+                                status=f"unscored {counts['unscored']}  failed {counts['failed']}  "
+                                       f"cached {stats.cache_hits}")
 
         async def worker() -> None:
             for seq, item in item_iter:  # one shared iterator: items are read lazily, memory stays bounded
                 if item.id in done:
                     counts["skipped"] += 1
-                    progress.update(task, advance=1)
+                    if show:
+                        progress.update(task, advance=1)
                     continue
                 await judge_one(seq, item)
 
@@ -160,7 +175,10 @@ class Engine:
                 await asyncio.gather(*(worker() for _ in range(max(1, self.config.concurrency))))
             status = "finished"
         finally:
-            judgments = list(self.store.judgments(run.id))
+            if resume is not None:
+                judgments = list(self.store.judgments(run.id))
+            else:  # what the store holds for this run (one judgment per item id, in input order), not read back
+                judgments = [judgment for _, judgment in sorted(made.values(), key=lambda pair: pair[0])]
             totals = self._totals(judgments, counts["skipped"], stats, time.monotonic() - started, run.totals)
             self.store.finish_run(run.id, status, totals)
         finished = self.store.find_run(run.id)

@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from jurist.types import Completion, CompletionRequest, Judgment, Verdict
+from jurist.types import Completion, CompletionRequest, Item, Judgment, Verdict
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS completions (
@@ -46,6 +46,17 @@ CREATE TABLE IF NOT EXISTS judgments (
     seq INTEGER NOT NULL,
     status TEXT NOT NULL,
     judgment TEXT NOT NULL,
+    PRIMARY KEY (run_id, item_id)
+);
+CREATE TABLE IF NOT EXISTS review_queue (
+    run_id TEXT NOT NULL,
+    item_id TEXT NOT NULL,
+    created REAL NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    confidences TEXT NOT NULL,
+    item TEXT NOT NULL,
+    label TEXT,
     PRIMARY KEY (run_id, item_id)
 );
 """
@@ -184,6 +195,61 @@ class Store:
                                     (run_id,)).fetchall()
         for row in rows:
             yield Judgment.model_validate_json(row[0])
+
+    def update_judgment(self, run_id: str, judgment: Judgment) -> None:
+        """Replace the stored judgment of ``judgment.item_id`` in a run (its position is kept)."""
+        with self._lock:
+            self._db.execute("UPDATE judgments SET status = ?, judgment = ? WHERE run_id = ? AND item_id = ?",
+                             (judgment.verdict.status, judgment.model_dump_json(), run_id, judgment.item_id))
+            self._maybe_commit()
+
+    # -- human review queue (escalation cascade) ----------------------------------------
+
+    def enqueue_review(self, run_id: str, item: Item, reason: str,
+                       confidences: dict[str, float | None] | None = None) -> None:
+        """Put an item no automatic judge was confident about into the human review queue."""
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO review_queue VALUES (?, ?, ?, 'pending', ?, ?, ?, NULL)",
+                (run_id, item.id, time.time(), reason, json.dumps(confidences or {}), item.model_dump_json()))
+            self.commit()
+
+    def review_queue(self, run_id: str | None = None, status: str | None = "pending") -> list[ReviewEntry]:
+        """Queue entries (oldest first), optionally of one run and one status (None: any)."""
+        query, args = "SELECT * FROM review_queue WHERE 1 = 1", []
+        if run_id is not None:
+            query += " AND run_id = ?"
+            args.append(run_id)
+        if status is not None:
+            query += " AND status = ?"
+            args.append(status)
+        with self._lock:
+            rows = self._db.execute(query + " ORDER BY created, rowid", args).fetchall()
+        return [ReviewEntry(run_id=r[0], item_id=r[1], created=r[2], status=r[3], reason=r[4],
+                            confidences=json.loads(r[5]), item=Item.model_validate_json(r[6]),
+                            label=json.loads(r[7]) if r[7] is not None else None) for r in rows]
+
+    def resolve_review(self, run_id: str, item_id: str, label: str | float) -> None:
+        """Record the human's label for a queued item."""
+        with self._lock:
+            cur = self._db.execute("UPDATE review_queue SET status = 'resolved', label = ? WHERE run_id = ? AND item_id = ?",
+                                   (json.dumps(label), run_id, item_id))
+            if cur.rowcount == 0:
+                raise KeyError(f"no review entry for item {item_id!r} in run {run_id!r}")
+            self.commit()
+
+
+class ReviewEntry(BaseModel):
+    """An item waiting for (or labelled by) a human reviewer, with the confidence of every judge that saw it."""
+
+    run_id: str
+    item_id: str
+    created: float
+    status: str
+    reason: str
+    confidences: dict[str, float | None] = Field(default_factory=dict)
+    item: Item
+    label: str | float | None = None
 
 
 def verdict_counts(verdicts: list[Verdict]) -> dict[str, int]:
