@@ -94,7 +94,9 @@ def _load(args: argparse.Namespace, specs: list[str]) -> tuple[list[str], dict[s
     if args.limit:
         common = common[: args.limit]
     labels = {item.id: item.label for item in items}
-    out: dict[str, dict[str, Any]] = {}
+    by_id = {item.id: item for item in items}
+    out: dict[str, dict[str, Any]] = {"_groups": {"ids": common, "question": np.array(
+        [str(by_id[i].metadata.get("question_id", i)) for i in common])}}
     for spec in specs:
         js = [per_judge[spec][i] for i in common]
         out[spec] = {
@@ -160,8 +162,12 @@ def _recalibration(d: dict[str, Any], *, splits: int, golden_frac: float, seed: 
 
 
 def _splits(chain: list[str], data: dict[str, dict[str, Any]], n: int, *, target: float, risk: float,
-            splits: int, golden_frac: float, seed: int) -> dict[str, Any]:
-    """Fit on a random golden part, evaluate on the rest, ``splits`` times."""
+            splits: int, golden_frac: float, seed: int, groups: np.ndarray | None = None) -> dict[str, Any]:
+    """Fit on a random golden part, evaluate on the rest, ``splits`` times.
+
+    With ``groups`` (e.g. the MT-Bench question of each pair) whole groups go to one side, so
+    no question is in both the golden and the test part.
+    """
     from jurist.strategies.cascade import evaluate_cascade, fit_cascade
 
     rng = np.random.default_rng(seed)
@@ -174,8 +180,14 @@ def _splits(chain: list[str], data: dict[str, dict[str, Any]], n: int, *, target
     with_auto = significant = world_auto = world_violations = 0
     world_coverage: list[float] = []
     for _ in range(splits):
-        perm = rng.permutation(n)
-        g, t = perm[:n_golden], perm[n_golden:]
+        if groups is None:
+            perm = rng.permutation(n)
+            g, t = perm[:n_golden], perm[n_golden:]
+        else:
+            names = np.unique(groups)
+            chosen = set(rng.permutation(names)[: int(round(len(names) * golden_frac))].tolist())
+            mask = np.array([x in chosen for x in groups])
+            g, t = np.flatnonzero(mask), np.flatnonzero(~mask)
         thresholds, _ = fit_cascade([c[g] for c in conf], [y[g] for y in correct], target=target, risk=risk)
         test = evaluate_cascade(thresholds, [c[t] for c in conf], [y[t] for y in correct])
         coverage.append(test["coverage"])
@@ -208,8 +220,8 @@ def _splits(chain: list[str], data: dict[str, dict[str, Any]], n: int, *, target
         "target": target,
         "risk": risk,
         "splits": splits,
-        "golden": n_golden,
-        "test": n - n_golden,
+        "golden": n_golden if groups is None else "by question",
+        "test": n - n_golden if groups is None else "by question",
         "splits_with_auto_decisions": with_auto,
         "violation_rate": violations / splits,
         "significant_violation_rate": significant / splits,
@@ -248,12 +260,14 @@ def analyse_phase(args: argparse.Namespace) -> dict[str, Any]:
               + f"  (median temperature {r['median_temperature']:.4g})")
     chains = [[s] for s in specs] + ([specs] if len(specs) > 1 else [])
     results = []
-    print(f"\n{args.splits} random golden/test splits ({args.golden_frac:.0%} golden); "
+    print(f"\n{args.splits} random golden/test splits ({args.golden_frac:.0%} golden"
+          f"{', whole questions' if args.split_by_question else ''}); "
           "violation = realised agreement on auto-decided test items < target")
+    groups = data["_groups"]["question"] if args.split_by_question else None
     for target in args.targets:
         for chain in chains:
             r = _splits(chain, data, n, target=target, risk=args.risk, splits=args.splits,
-                        golden_frac=args.golden_frac, seed=args.seed)
+                        golden_frac=args.golden_frac, seed=args.seed, groups=groups)
             results.append(r)
             print(f"  {r['chain']:32s} target={target:.2f} risk={args.risk:.2f}  "
                   f"violations={r['violation_rate']:.3f} (significant {r['significant_violation_rate']:.3f}, "
@@ -264,6 +278,7 @@ def analyse_phase(args: argparse.Namespace) -> dict[str, Any]:
                   f"tokens/item={r['prompt_tokens_per_item']:.0f}  judge s/item={r['judge_seconds_per_item']:.2f}")
     return {"data": str(args.data), "store": str(args.store), "pairs": n, "judges": described, "results": results,
             "settings": {"splits": args.splits, "golden_frac": args.golden_frac, "risk": args.risk,
+                         "split_by_question": args.split_by_question,
                          "targets": args.targets, "seed": args.seed}}
 
 
@@ -312,6 +327,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--targets", type=float, nargs="+", default=[0.6, 0.65, 0.7, 0.75])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--golden", type=int, default=500, help="simulate: golden set size")
+    parser.add_argument("--split-by-question", action="store_true",
+                        help="analyse: keep all pairs of one MT-Bench question on the same side")
     parser.add_argument("--json", type=Path, default=None, help="write every number here")
     args = parser.parse_args(argv)
     if args.phase == "judge":
