@@ -239,7 +239,8 @@ def runs(store: StoreOpt = DEFAULT_STORE) -> None:
         table.add_row(run.id, run.name or "", datetime.datetime.fromtimestamp(run.created).strftime("%Y-%m-%d %H:%M"),
                       run.status, str(run.judge.get("judge")), str(run.judge.get("protocol")),
                       *(str(t.get(k, "")) for k in ("scored", "unscored", "failed", "model_calls", "cache_hits")))
-    out.print(table)
+    # A pipe or a CI log is 80 columns wide: print wider rather than squeeze the ids away.
+    Console(width=max(out.width, 160)).print(table)
 
 
 @app.command()
