@@ -325,3 +325,16 @@ def test_a_pointwise_cascade_uses_the_top_score():
     result = run_cascade(spec, items, protocol=PointwiseProtocol(), backends=backends,
                          config=EngineConfig(concurrency=4, progress=False))
     assert result.queued == 20 and result.stages[0].correct_accepted == 40
+
+
+def test_a_stage_without_a_certified_threshold_is_not_run():
+    backends = _backends()
+    spec = CascadeSpec(task="compare", target=0.9, risk=0.1,
+                       stages=[Stage(judge="j1", threshold=0.96), Stage(judge="j2", threshold=math.inf),
+                               Stage(judge="human")])
+    result = run_cascade(spec, _items(3, 2, 1), protocol=PairwiseProtocol(), backends=backends,
+                         config=EngineConfig(concurrency=2, progress=False))
+    assert backends["j2"].calls == [] and result.stages[1].reached == 3 and result.stages[1].accepted == 0
+    assert result.queued == 3
+    assert result.judgments[4].metadata["cascade"]["confidences"] == pytest.approx([0.6, None])
+    assert "not run" in dict(result.rows()).__repr__()

@@ -469,8 +469,8 @@ def calibrate(
         p = f", p = {fit.p_value:.3g}" if fit.p_value is not None else ""
         rows.append(("  golden items reached / accepted", f"{fit.n} / {fit.accepted} ({fit.accepted / n:.1%} of all)"
                      f"{agreement}{p}"))
-        rows.append(("  cost", f"{cost['model_calls']} model calls, {cost['prompt_tokens']} prompt tokens, "
-                               f"{cost['wall_s']:.1f} s"))
+        rows.append(("  cost", f"{cost['prompt_tokens']} prompt tokens; {cost['model_calls']} model calls, "
+                               f"{cost.get('cache_hits', 0)} cache hits, {cost['wall_s']:.1f} s"))
     rows.append(("coverage on the golden set", f"{spec.fitted_on['coverage']:.1%}"))
     if spec.has_human:
         rows.append(("to human review (golden set)", f"{spec.fitted_on['human']} ({spec.fitted_on['human'] / n:.1%})"))

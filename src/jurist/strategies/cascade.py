@@ -298,6 +298,7 @@ class StageStats(BaseModel):
     labelled_accepted: int = 0
     correct_accepted: int = 0
     model_calls: int = 0
+    cache_hits: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     wall_s: float = 0.0
@@ -404,12 +405,13 @@ class CascadeRun(BaseModel):
         n = len(self.judgments)
         rows = [("items", str(n))]
         for k, s in enumerate(self.stages):
-            thr = "accept all" if s.threshold is None else ("accept none" if math.isinf(s.threshold)
+            thr = "accept all" if s.threshold is None else ("no threshold certified: not run" if math.isinf(s.threshold)
                                                              else f"conf >= {s.threshold:.4g}")
             rows.append((f"stage {k + 1}: {s.judge} ({thr})",
                          f"reached {s.reached}, decided {s.accepted} ({s.accepted / n:.1%} of all)" if n
                          else "reached 0"))
-            cost = f"{s.model_calls} model calls, {s.prompt_tokens} prompt tokens, {s.wall_s:.1f} s"
+            cost = (f"{s.prompt_tokens} prompt tokens; {s.model_calls} model calls, {s.cache_hits} cache hits, "
+                    f"{s.wall_s:.1f} s")
             if s.cost_usd is not None:
                 cost += f", ${s.cost_usd:.4f}"
             rows.append((f"  cost ({s.judge})", cost))
@@ -437,10 +439,18 @@ def _stage_judge(stage: Stage, protocol: Any, swap: bool) -> Any:
     return Judge(backend, protocol, strategy)
 
 
-def _cost(stats_: dict[str, Any]) -> dict[str, Any]:
-    return {"model_calls": int(stats_.get("model_calls", 0) or 0), "prompt_tokens": int(stats_.get("prompt_tokens", 0) or 0),
-            "completion_tokens": int(stats_.get("completion_tokens", 0) or 0), "wall_s": float(stats_.get("wall_s", 0) or 0),
-            "cost_usd": stats_.get("cost_usd")}
+def _cost(result: Any = None) -> dict[str, Any]:
+    """What a stage cost: model calls and cache hits of this session; tokens of every verdict (cached or not).
+
+    Tokens come from the verdicts' usage, so a re-run that is served from the cache still reports
+    what the stage costs to judge; ``model_calls`` says what was actually paid this time.
+    """
+    stats_ = result.stats if result is not None else {}
+    judgments = result.judgments if result is not None else []
+    return {"model_calls": int(stats_.get("model_calls", 0) or 0), "cache_hits": int(stats_.get("cache_hits", 0) or 0),
+            "prompt_tokens": sum(j.verdict.usage.prompt_tokens for j in judgments),
+            "completion_tokens": sum(j.verdict.usage.completion_tokens for j in judgments),
+            "wall_s": float(stats_.get("wall_s", 0) or 0), "cost_usd": stats_.get("cost_usd")}
 
 
 def run_cascade(cascade: CascadeSpec, items: Sequence[Item], *, protocol: Any, store: Any = None,
@@ -479,7 +489,10 @@ def run_cascade(cascade: CascadeSpec, items: Sequence[Item], *, protocol: Any, s
     for k, stage in enumerate(automatic):
         thr = _threshold_for(stage)
         st = StageStats(judge=stage.judge, threshold=stage.threshold, reached=len(remaining))
-        if not remaining:
+        if not remaining or (stage.threshold is not None and math.isinf(thr)):
+            # nothing reaches the stage, or it certified no threshold: it cannot decide anything, so it is not run
+            for item in remaining:
+                history[item.id].append(None)
             stage_stats.append(st)
             continue
         if backends and stage.judge in backends:
@@ -494,7 +507,7 @@ def run_cascade(cascade: CascadeSpec, items: Sequence[Item], *, protocol: Any, s
             stage_config = config
         result = run_judge(judge, remaining, task=cascade.task, store=the_store, config=stage_config,
                            name=f"{name or parent.id}/stage{k + 1}:{stage.judge}", command=command)
-        for key, value in _cost(result.stats).items():
+        for key, value in _cost(result).items():
             setattr(st, key, value)
         calibrator = calibrator_from_dict(stage.calibration) if stage.calibration else None
         by_id = {j.item_id: j for j in result.judgments}
@@ -603,7 +616,7 @@ def calibrate_chain(items: Sequence[Item], chain: Sequence[str], *, protocol: An
             stage.threshold = math.inf
             stage.fit = StageFit(delta=delta)
             stages.append(stage)
-            costs.append(_cost({}))
+            costs.append(_cost())
             continue
         if backends and spec in backends:
             strategy = (Swap() if swap else Single()) if protocol.kind == "compare" else Single()
@@ -617,7 +630,7 @@ def calibrate_chain(items: Sequence[Item], chain: Sequence[str], *, protocol: An
             stage_config = config
         result = run_judge(judge, remaining, task=protocol.kind, store=the_store, config=stage_config,
                            name=f"calibrate/stage{k + 1}:{spec}", command=command)
-        costs.append(_cost(result.stats))
+        costs.append(_cost(result))
         by_id = {j.item_id: j for j in result.judgments}
         conf = np.array([np.nan if (j := by_id.get(item.id)) is None or (c := judgment_confidence(j)) is None
                          else c for item in remaining], dtype=float)
