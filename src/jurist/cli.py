@@ -367,6 +367,7 @@ def meta(
     group: Annotated[Optional[str], typer.Option(help="Metadata field for within-group correlations "
                                                       "(e.g. article_id).")] = None,
     bins: Annotated[int, typer.Option(help="Bins of the reliability diagram and ECE.")] = 10,
+    binning: Annotated[str, typer.Option(help="uniform (equal width) or quantile (equal mass) bins.")] = "uniform",
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write every number as JSON.")] = None,
     fit_calibration: Annotated[Optional[str], typer.Option(help="Fit a calibrator on these verdicts: "
                                                                 "temperature, platt or isotonic.")] = None,
@@ -382,7 +383,9 @@ def meta(
     if not judgments:
         err.print(f"[red]error:[/red] no judgments in {verdicts}")
         raise typer.Exit(2)
-    report = meta_report(judgments, labels=labels, group=group, n_bins=bins)
+    if binning not in ("uniform", "quantile"):
+        raise typer.BadParameter(f"--binning {binning!r}: expected uniform or quantile")
+    report = meta_report(judgments, labels=labels, group=group, n_bins=bins, binning=binning)  # type: ignore[arg-type]
     for title, rows in report.sections():
         out.print(_table(title, rows))
     if fit_calibration:

@@ -55,6 +55,7 @@ from jurist.metrics.agreement import (
     spearman,
 )
 from jurist.metrics.calibration import (
+    Binning,
     ReliabilityBin,
     brier_score,
     expected_calibration_error,
@@ -196,7 +197,7 @@ class CalibrationReport(BaseModel):
             (f"{prefix}: Brier score", str(self.brier)),
         ]
         for b in self.reliability:
-            rows.append((f"  ({b.low:.2f}, {b.high:.2f}]", f"n={b.count} conf {b.mean_confidence:.3f} "
+            rows.append((f"  ({b.low:.4g}, {b.high:.4g}]", f"n={b.count} conf {b.mean_confidence:.4f} "
                                                             f"acc {b.accuracy.format()}"))
         return rows
 
@@ -281,15 +282,15 @@ def _codes(values: Sequence[Any], cats: list[Any]) -> np.ndarray:
 
 
 def _calibration(source: str, conf: list[float], correct: list[float], opts: dict[str, Any],
-                 n_bins: int) -> CalibrationReport:
+                 n_bins: int, binning: Binning) -> CalibrationReport:
     seed, n_res, level = opts["seed"], opts["n_resamples"], opts["confidence"]
     return CalibrationReport(
         source=source, n=len(conf), mean_confidence=float(np.mean(conf)),
         accuracy=wilson_interval(int(sum(correct)), len(correct), level),
-        ece=expected_calibration_error(conf, correct, n_bins=n_bins, n_resamples=n_res, confidence_level=level,
-                                       seed=seed),
+        ece=expected_calibration_error(conf, correct, n_bins=n_bins, binning=binning, n_resamples=n_res,
+                                       confidence_level=level, seed=seed),
         brier=brier_score(conf, correct, n_resamples=n_res, confidence_level=level, seed=seed),
-        reliability=reliability_diagram(conf, correct, n_bins=n_bins))
+        reliability=reliability_diagram(conf, correct, n_bins=n_bins, binning=binning))
 
 
 # ---------------------------------------------------------------- the report
@@ -301,6 +302,7 @@ def meta_report(
     labels: str = "label",
     group: str | None = None,
     n_bins: int = 10,
+    binning: Binning = "uniform",
     n_resamples: int = 2000,
     confidence: float = 0.95,
     seed: int | None = 0,
@@ -312,7 +314,9 @@ def meta_report(
     annotator, in a fixed annotator order). With several labels the gold label
     is their strict majority (items without one are left out of the
     agreement metrics, and counted). ``group`` is a metadata field for
-    within-group correlations (pointwise scores).
+    within-group correlations (pointwise scores). ``binning="quantile"`` uses
+    equal-mass bins for ECE and the reliability diagram (for a judge whose
+    confidences crowd into a narrow range).
     """
     opts: dict[str, Any] = {"n_resamples": n_resamples, "confidence": confidence, "seed": seed}
     js = list(judgments)
@@ -433,7 +437,7 @@ def meta_report(
             conf.append(float(c))
             ok.append(float(pred[i] == gold[i]))
         if conf:
-            report.calibration.append(_calibration(source, conf, ok, opts, n_bins))
+            report.calibration.append(_calibration(source, conf, ok, opts, n_bins, binning))
 
     # -- consistency ----------------------------------------------------------------------------
     if kind == "compare":
