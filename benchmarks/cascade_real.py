@@ -13,9 +13,14 @@ Three phases; the first two go through a persistent store, so every judgment is 
     Reads the judgments back (no model call), keeps the pairs every judge has
     judged, and repeats ``--splits`` random golden/test splits: the cascade is
     fitted on the golden part (Learn-then-Test, see
-    :mod:`jurist.strategies.cascade`) and evaluated on the rest. Prints the
-    realised agreement on auto-decided test items, the violation rate
-    (agreement < target), coverage per stage and escalation to humans.
+    :mod:`jurist.strategies.cascade`) and evaluated on the rest. Prints, per
+    chain and target: the violation rate three ways (realised agreement on the
+    auto-decided test items < target; significantly < target, by the exact
+    upper bound; and in the "bootstrap world", where a golden set drawn with
+    replacement is checked against all pairs, which are then the population),
+    coverage per stage, escalation to humans, tokens per item. Also the judges'
+    accuracy, calibration, and recalibration fitted on one half and measured on
+    the other. ``--split-by-question`` keeps each MT-Bench question on one side.
 
 ``simulate``
     The same procedure on synthetic judges with known calibration (no model):
