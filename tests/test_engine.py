@@ -272,10 +272,9 @@ def test_totals_record_tokens_and_cost(tmp_path: Path) -> None:
 def test_runs_and_export_read_back_equal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from rich.console import Console
 
-    from jurist import cli
-    from jurist.cli import app
+    from jurist.cli import app, runs
 
-    monkeypatch.setattr(cli, "out", Console(width=250))  # run ids in full, whatever the terminal
+    monkeypatch.setattr(runs, "out", Console(width=250))  # run ids in full, whatever the terminal
 
     db = tmp_path / "runs.db"
     scored = Engine(scorer(), Store(db), config()).run(score_items(8), name="scores")

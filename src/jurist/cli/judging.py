@@ -1,0 +1,241 @@
+"""``jurist score`` and ``jurist compare``: run a judge over a dataset, locally, on Ray, or as a cascade."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from jurist.backends import BackendError, resolve_backend
+from jurist.backends.models import ModelUnavailable
+from jurist.cli.common import (
+    DEFAULT_STORE,
+    CalibrationOpt,
+    CascadeOpt,
+    ConcurrencyOpt,
+    DataSource,
+    EngineOpt,
+    ExplainOpt,
+    FieldOpt,
+    JudgeOpt,
+    LabelMapOpt,
+    LimitOpt,
+    ModelOpt,
+    NameOpt,
+    OutOpt,
+    PresetOpt,
+    RayAddressOpt,
+    ReportOpt,
+    ResumeOpt,
+    StoreOpt,
+    app,
+    err,
+    fail,
+    out,
+    print_summary,
+    table,
+    text_or_file,
+    warn_skipped,
+)
+from jurist.engine import RunResult, Store
+from jurist.io import JuristInputError, write_judgments
+from jurist.judge import Judge
+from jurist.protocols.base import Protocol
+from jurist.protocols.pairwise import DEFAULT_CRITERIA, PairwiseProtocol
+from jurist.protocols.pointwise import DEFAULT_RUBRIC, PointwiseProtocol
+from jurist.strategies import Single, Strategy, Swap
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    """How to run a judge over a data source: where, with what, and where the results go."""
+
+    judge: str = "local"
+    model: str | None = None
+    explain: bool = False
+    out_path: Path | None = None
+    report: Path | None = None
+    store: str = DEFAULT_STORE
+    concurrency: int | None = None
+    name: str | None = None
+    resume: str | None = None
+    engine: str = "local"
+    ray_address: str | None = None
+    cascade: Path | None = None
+    calibration: Path | None = None
+
+
+def run_job(source: DataSource, protocol: Protocol, job: JobOptions, strategy: Strategy | None = None) -> None:
+    """Run ``protocol`` over ``source`` as ``job`` says; print the summary, write verdicts and report."""
+    if job.cascade is not None:
+        return _run_cascade(source, protocol, job)
+    if job.calibration is not None:
+        _check_calibration(job.calibration)
+    if job.engine != "local":
+        return _run_ray(source, protocol, job, strategy)
+    from jurist.api import run_judge
+
+    try:
+        backend = resolve_backend(job.judge, job.model)
+    except (BackendError, ModelUnavailable) as error:
+        fail(error)
+    judge = Judge(backend, protocol, strategy, job.explain)
+    try:
+        result = run_judge(judge, source.path, task=source.task, fields=source.fields, preset=source.preset,
+                           label_map=source.labels, limit=source.limit, store=job.store,
+                           concurrency=job.concurrency, name=job.name, resume=job.resume,
+                           command=" ".join(sys.argv))
+    except (JuristInputError, ValueError) as error:
+        fail(error)
+    warn_skipped(result.input_errors)
+    if job.calibration is not None:
+        result = _apply_calibration(result, job.calibration, job.store)
+    print_summary(result, f"jurist {source.task} · {backend.spec} · run {result.run.id}")
+    _write_outputs(source, job, result)
+    if result.run.status != "finished":
+        raise typer.Exit(1)
+
+
+def _write_outputs(source: DataSource, job: JobOptions, result: RunResult, ray: bool = False) -> None:
+    if job.out_path and not ray:
+        write_judgments(job.out_path, result.judgments)
+        out.print(f"verdicts: {job.out_path}")
+    if job.report:
+        from jurist.report import write_report
+
+        items = {item.id: item for item in source.load().items}
+        write_report(job.report, title=f"jurist {source.task}: {source.path.name}", judgments=result.judgments,
+                     items=items, run=result.run)
+        out.print(f"report: {job.report}")
+
+
+def _run_ray(source: DataSource, protocol: Protocol, job: JobOptions, strategy: Strategy | None) -> None:
+    """``--engine ray``: the same judge on Ray Data (jurist.engine.distributed); verdicts go to Parquet in --out."""
+    if job.engine != "ray":
+        raise typer.BadParameter(f"--engine {job.engine!r}: expected local or ray")
+    if job.out_path is None:
+        fail("--engine ray writes Parquet part files: give --out DIR")
+    from jurist.engine.distributed import JudgeSpec, run_on_ray
+
+    spec = JudgeSpec(job.judge, protocol, model=job.model, explain=job.explain,
+                     strategy="swap" if isinstance(strategy, Swap) else "single")
+    try:
+        summary = run_on_ray(source.path, spec, task=source.task, out_path=job.out_path,  # type: ignore[arg-type]
+                             fields=source.fields, preset=source.preset, label_map=source.labels,
+                             limit=source.limit, concurrency_per_actor=job.concurrency or 32,
+                             ray_address=job.ray_address)
+    except (BackendError, ModelUnavailable, JuristInputError, ValueError, ImportError) as error:
+        fail(error)
+    result = summary.to_run_result(" ".join(sys.argv))
+    warn_skipped(result.input_errors)
+    print_summary(result, f"jurist {source.task} · ray · {summary.judge.get('judge')} · run {summary.run_id}")
+    out.print(f"verdicts: {job.out_path}/ ({summary.judged} judged now, {summary.skipped} already there)")
+    _write_outputs(source, job, result, ray=True)
+
+
+def _check_calibration(path: Path) -> None:
+    """A bad calibrator file is an error before any model call, not after the run."""
+    from jurist.metrics.calibration import load_calibrator
+
+    try:
+        load_calibrator(path)
+    except ValueError as error:
+        fail(error)
+
+
+def _apply_calibration(result: RunResult, path: Path, store: str) -> RunResult:
+    """Add ``metadata["calibrated_confidence"]`` to a run's verdicts, in the result and in the store."""
+    from jurist.metrics.calibration import apply_calibration, load_calibrator
+
+    try:
+        calibrator = load_calibrator(path)
+    except ValueError as error:
+        fail(error)
+    judgments = apply_calibration(result.judgments, calibrator)
+    the_store = Store(store)
+    for judgment in judgments:
+        the_store.update_judgment(result.run.id, judgment)
+    the_store.close()
+    out.print(f"calibration: {calibrator.kind} from {path} -> metadata.calibrated_confidence")
+    return result.model_copy(update={"judgments": judgments})
+
+
+def _run_cascade(source: DataSource, protocol: Protocol, job: JobOptions) -> None:
+    """``--cascade FILE``: run the chain; items no judge is confident about go to the review queue."""
+    from jurist.strategies.cascade import load_cascade, run_cascade
+
+    assert job.cascade is not None
+    try:
+        spec = load_cascade(job.cascade)
+        if spec.task != source.task:
+            raise ValueError(f"{job.cascade} was fitted for `jurist {spec.task}`, not `jurist {source.task}`")
+        loaded = source.load()
+    except (JuristInputError, ValueError) as error:
+        fail(error)
+    if spec.protocol and spec.protocol != protocol.identity:
+        err.print(f"[yellow]warning:[/yellow] the cascade was fitted with another protocol ({spec.protocol}); "
+                  "its guarantee applies to that protocol")
+    errors = [str(e) for e in loaded.errors]
+    warn_skipped(errors)
+    try:
+        result = run_cascade(spec, loaded.items, protocol=protocol, store=job.store, name=job.name,
+                             command=" ".join(sys.argv), concurrency=job.concurrency, progress=None,
+                             input_errors=errors)
+    except (BackendError, ModelUnavailable, ValueError) as error:
+        fail(error)
+    chain = " > ".join(s.judge for s in spec.stages)
+    out.print(table(f"jurist {source.task} · cascade {chain} · run {result.run_id}", result.rows()))
+    if job.out_path:
+        write_judgments(job.out_path, result.judgments)
+        out.print(f"verdicts: {job.out_path} (metadata.cascade says which stage decided)")
+    if result.queued:
+        out.print(f"{result.queued} items wait in the review queue of {job.store} (run {result.run_id})")
+
+
+@app.command()
+def score(
+    data: Annotated[Path, typer.Argument(help="JSONL, CSV or Parquet with input and response.")],
+    judge: JudgeOpt = "local",
+    model: ModelOpt = None,
+    rubric: Annotated[str, typer.Option(help="Rubric text, or @FILE.")] = DEFAULT_RUBRIC,
+    scale: Annotated[str, typer.Option(help="1-5, 1-10, pass/fail, yes/no.")] = "1-5",
+    explain: ExplainOpt = False,
+    field: FieldOpt = None, preset: PresetOpt = None, label_map: LabelMapOpt = None, limit: LimitOpt = None,
+    out_path: OutOpt = None, report: ReportOpt = None, store: StoreOpt = DEFAULT_STORE,
+    concurrency: ConcurrencyOpt = None, name: NameOpt = None, resume: ResumeOpt = None,
+    engine: EngineOpt = "local", ray_address: RayAddressOpt = None,
+    cascade: CascadeOpt = None, calibration: CalibrationOpt = None,
+) -> None:
+    """Grade each response on a scale: expected score, most likely score, distribution, confidence."""
+    try:
+        protocol = PointwiseProtocol(text_or_file(rubric), scale)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from error
+    run_job(DataSource(data, "score", field, preset, label_map, limit), protocol,
+            JobOptions(judge, model, explain, out_path, report, store, concurrency, name, resume, engine,
+                       ray_address, cascade, calibration), Single())
+
+
+@app.command()
+def compare(
+    data: Annotated[Path, typer.Argument(help="JSONL, CSV or Parquet with input, response_a and response_b.")],
+    judge: JudgeOpt = "local",
+    model: ModelOpt = None,
+    criteria: Annotated[str, typer.Option(help="What makes a response better, or @FILE.")] = DEFAULT_CRITERIA,
+    swap: Annotated[bool, typer.Option(help="Judge both orders and combine (removes position bias).")] = True,
+    tie: Annotated[bool, typer.Option(help="Let the judge answer 'tie'.")] = False,
+    explain: ExplainOpt = False,
+    field: FieldOpt = None, preset: PresetOpt = None, label_map: LabelMapOpt = None, limit: LimitOpt = None,
+    out_path: OutOpt = None, report: ReportOpt = None, store: StoreOpt = DEFAULT_STORE,
+    concurrency: ConcurrencyOpt = None, name: NameOpt = None, resume: ResumeOpt = None,
+    engine: EngineOpt = "local", ray_address: RayAddressOpt = None,
+    cascade: CascadeOpt = None, calibration: CalibrationOpt = None,
+) -> None:
+    """Compare two responses: P(A), P(B), P(tie), a preference, and whether both orders agreed."""
+    protocol = PairwiseProtocol(text_or_file(criteria), allow_tie=tie)
+    run_job(DataSource(data, "compare", field, preset, label_map, limit), protocol,
+            JobOptions(judge, model, explain, out_path, report, store, concurrency, name, resume, engine,
+                       ray_address, cascade, calibration), Swap() if swap else Single())

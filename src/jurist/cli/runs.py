@@ -1,0 +1,47 @@
+"""``jurist runs`` and ``jurist export``: what is in the store."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Column, Table
+
+from jurist.cli.common import DEFAULT_STORE, StoreOpt, app, fail, out
+from jurist.engine import Store
+from jurist.io import write_judgments
+
+
+@app.command()
+def runs(store: StoreOpt = DEFAULT_STORE) -> None:
+    """List the runs in a store."""
+    # Ids are copied into `export`: never wrap or cut them.
+    table = Table(Column("id", no_wrap=True, min_width=12), "name", "created", "status", "judge", "protocol",
+                  "scored", "unscored", "failed", "model calls", "cache hits")
+    for run in Store(store).runs():
+        t = run.totals
+        table.add_row(run.id, run.name or "", datetime.datetime.fromtimestamp(run.created).strftime("%Y-%m-%d %H:%M"),
+                      run.status, str(run.judge.get("judge")), str(run.judge.get("protocol")),
+                      *(str(t.get(k, "")) for k in ("scored", "unscored", "failed", "model_calls", "cache_hits")))
+    # A pipe or a CI log is 80 columns wide: print wider rather than squeeze the ids away.
+    Console(width=max(out.width, 160)).print(table)
+
+
+@app.command()
+def export(
+    run: Annotated[str, typer.Argument(help="Run id, id prefix or name.")],
+    out_path: Annotated[Path, typer.Option("--out", help="Output file.")],
+    format: Annotated[Optional[str], typer.Option(help="jsonl or parquet (default: from --out).")] = None,
+    store: StoreOpt = DEFAULT_STORE,
+) -> None:
+    """Export a run's judgments as JSONL or Parquet."""
+    record = Store(store).find_run(run)
+    if record is None:
+        fail(f"no run {run!r} in {store}")
+    target = out_path.with_suffix(f".{format}") if format else out_path
+    count = write_judgments(target, Store(store).judgments(record.id))
+    out.print(f"{count} judgments -> {target}")
+
