@@ -112,7 +112,8 @@ class Verdict(BaseModel):
     ``top_label`` and ``distribution``. Pairwise verdicts fill ``p_a``, ``p_b``,
     ``p_tie`` and ``preference``; with both orders, ``orders_agree`` tells whether
     the two orders preferred the same response and ``parts`` holds the per-order
-    verdicts (mapped back to the original A/B).
+    verdicts (mapped back to the original A/B). A verdict over rubric
+    dimensions keeps one pointwise verdict per dimension in ``dimensions``.
     """
 
     status: VerdictStatus
@@ -132,6 +133,7 @@ class Verdict(BaseModel):
     raw: str | None = None
     error: str | None = None
     parts: list[Verdict] = Field(default_factory=list)
+    dimensions: dict[str, Verdict] = Field(default_factory=dict)
     usage: Usage = Field(default_factory=Usage)
 
     @property
