@@ -116,8 +116,9 @@ def test_concurrency_over_http_is_bounded() -> None:
         result = Engine(judge, Store(), config(concurrency=4)).run(score_items(24))
         elapsed = time.monotonic() - t0
     assert result.stats["scored"] == 24 and server.requests == 24
-    assert server.max_in_flight == 4
-    assert elapsed >= 24 / 4 * 0.03 * 0.9
+    # The bound is what matters; reaching it exactly depends on scheduling on a loaded machine.
+    assert 2 <= server.max_in_flight <= 4
+    assert elapsed >= 24 / 4 * 0.03 * 0.9  # a lower bound only: a slow machine cannot break it
 
 
 # ---------------------------------------------------------------------------

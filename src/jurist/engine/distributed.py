@@ -43,7 +43,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from jurist.backends.base import Backend
+from jurist.backends.base import Backend, WrappingBackend
 from jurist.engine.middleware import (
     ITEM_CALLS,
     CachedBackend,
@@ -204,11 +204,12 @@ def _row(run_id: str, key: str | None, judgment: Judgment, calls: list[int]) -> 
     }
 
 
-class _CountingBackend(Backend):
+class _CountingBackend(WrappingBackend):
     """Counts each item's model calls when there is no completion cache (CachedBackend counts otherwise)."""
 
     def __init__(self, inner: Backend, stats: CallStats):
-        self.inner, self.stats, self.spec = inner, stats, inner.spec
+        super().__init__(inner)
+        self.stats = stats
 
     async def complete(self, request: CompletionRequest) -> Completion:
         completion = await self.inner.complete(request)
@@ -218,8 +219,6 @@ class _CountingBackend(Backend):
             calls[0] += 1
         return completion
 
-    async def aclose(self) -> None:
-        await self.inner.aclose()
 
 
 def _claim_cache(cache_dir: str) -> tuple[str, Any]:

@@ -30,6 +30,7 @@ from jurist.engine.middleware import (
 )
 from jurist.engine.store import RunRecord, Store
 from jurist.judge import Judge
+from jurist.strategies.jury import Jury
 from jurist.types import Item, Judgment, Verdict
 
 
@@ -58,7 +59,16 @@ class RunResult(BaseModel):
         from jurist.metrics.summary import compare_summary, score_summary
 
         kind = self.run.judge.get("protocol")
-        return compare_summary(self.judgments) if kind == "pairwise" else score_summary(self.judgments)
+        if kind == "listwise":
+            from jurist.metrics.summary import rank_summary
+
+            return rank_summary(self.judgments)
+        base = compare_summary(self.judgments) if kind == "pairwise" else score_summary(self.judgments)
+        if self.run.judge.get("judge") == "jury":
+            from jurist.strategies.jury import JurySummary
+
+            return JurySummary.of(base, self.judgments)
+        return base
 
 
 def _show_progress(setting: bool | None) -> bool:
@@ -84,18 +94,21 @@ class Engine:
     pass ``Store("runs.db")`` to keep judgments and never pay twice across runs.
     """
 
-    def __init__(self, judge: Judge, store: Store | None = None, config: EngineConfig | None = None):
+    def __init__(self, judge: Judge | Jury, store: Store | None = None, config: EngineConfig | None = None):
         self.judge = judge
         self.store = store or Store(":memory:")
         self.config = config or EngineConfig()
 
-    def _wrapped_judge(self, stats: CallStats) -> Judge:
-        backend: Backend = ConcurrencyLimitedBackend(self.judge.backend, self.config.concurrency)
-        if self.config.requests_per_minute or self.config.tokens_per_minute:
-            backend = RateLimitedBackend(backend, self.config.requests_per_minute, self.config.tokens_per_minute)
-        backend = RetryingBackend(backend, stats, max_attempts=self.config.max_attempts)
-        backend = CachedBackend(backend, self.store, stats)
-        return Judge(backend, self.judge.protocol, self.judge.strategy, self.judge.explain)
+    def _wrapped_judge(self, stats: CallStats) -> Judge | Jury:
+        def wrap(inner: Backend) -> Backend:
+            backend: Backend = ConcurrencyLimitedBackend(inner, self.config.concurrency)
+            if self.config.requests_per_minute or self.config.tokens_per_minute:
+                backend = RateLimitedBackend(backend, self.config.requests_per_minute, self.config.tokens_per_minute)
+            backend = RetryingBackend(backend, stats, max_attempts=self.config.max_attempts)
+            return CachedBackend(backend, self.store, stats)
+
+        # A jury wraps each member's backend: every member gets the cache, retries and limits.
+        return self.judge.wrapped(wrap)
 
     def run(self, items: Iterable[Item], **kwargs: Any) -> RunResult:
         """Synchronous ``arun``."""
@@ -103,7 +116,10 @@ class Engine:
 
         # The result is not the task's: asyncio.run (3.11) may repr() its task, result included (all judgments).
         async def main() -> None:
-            result.append(await self.arun(items, **kwargs))
+            try:
+                result.append(await self.arun(items, **kwargs))
+            finally:  # pooled connections belong to this event loop, which closes when run returns
+                await self.judge.close_connections()
 
         asyncio.run(main())
         return result[0]
@@ -149,7 +165,7 @@ class Engine:
             except Exception as error:  # one bad item never aborts a run
                 verdict = Verdict(status="failed", kind=self.judge.protocol.kind,  # type: ignore[arg-type]
                                   error=f"{type(error).__name__}: {error}")
-            judgment = Judgment(item_id=item.id, protocol=self.judge.protocol.name, judge=self.judge.backend.spec,
+            judgment = Judgment(item_id=item.id, protocol=self.judge.protocol.name, judge=self.judge.spec,
                                 verdict=verdict, label=item.label, latency_s=time.monotonic() - t0,
                                 cached=calls[0] == 0 and calls[1] > 0, metadata=item.metadata)
             self.store.put_judgment(run.id, seq, judgment)
@@ -192,7 +208,7 @@ class Engine:
         for judgment in judgments:
             totals[judgment.verdict.status] += 1
         spent: dict[str, Any] = {**stats.as_dict(), "wall_s": round(wall_s, 3)}
-        price = self.config.prices.get(self.judge.backend.spec)
+        price = self.config.prices.get(self.judge.spec)
         if price is not None:
             spent["cost_usd"] = (stats.prompt_tokens * price[0] + stats.completion_tokens * price[1]) / 1e6
         for key, value in spent.items():

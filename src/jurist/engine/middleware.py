@@ -12,7 +12,7 @@ import random
 import time
 from dataclasses import dataclass, field
 
-from jurist.backends.base import Backend, BackendError
+from jurist.backends.base import Backend, BackendError, WrappingBackend
 from jurist.engine.store import Store, completion_key
 from jurist.types import Completion, CompletionRequest
 
@@ -37,12 +37,12 @@ class CallStats:
 ITEM_CALLS: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("jurist_item_calls", default=None)
 
 
-class CachedBackend(Backend):
+class CachedBackend(WrappingBackend):
     """Answers a request from the store when the same backend already answered it."""
 
     def __init__(self, inner: Backend, store: Store, stats: CallStats):
-        self.inner, self.store, self.stats = inner, store, stats
-        self.spec = inner.spec
+        super().__init__(inner)
+        self.store, self.stats = store, stats
 
     async def complete(self, request: CompletionRequest) -> Completion:
         key = completion_key(self.spec, request)
@@ -63,17 +63,15 @@ class CachedBackend(Backend):
         self.store.put_completion(key, self.spec, request, completion)
         return completion
 
-    async def aclose(self) -> None:
-        await self.inner.aclose()
 
 
-class RetryingBackend(Backend):
+class RetryingBackend(WrappingBackend):
     """Retries retryable failures with jittered exponential backoff, honouring Retry-After."""
 
     def __init__(self, inner: Backend, stats: CallStats, max_attempts: int = 4, base_delay_s: float = 0.5,
                  max_delay_s: float = 60.0):
-        self.inner, self.stats = inner, stats
-        self.spec = inner.spec
+        super().__init__(inner)
+        self.stats = stats
         self.max_attempts, self.base_delay_s, self.max_delay_s = max_attempts, base_delay_s, max_delay_s
 
     async def complete(self, request: CompletionRequest) -> Completion:
@@ -90,8 +88,6 @@ class RetryingBackend(Backend):
                 await asyncio.sleep(max(backoff, error.retry_after or 0.0))
         raise AssertionError("unreachable")
 
-    async def aclose(self) -> None:
-        await self.inner.aclose()
 
 
 class TokenBucket:
@@ -116,13 +112,12 @@ class TokenBucket:
                 await asyncio.sleep((min(amount, self.capacity) - self.tokens) / self.rate)
 
 
-class RateLimitedBackend(Backend):
+class RateLimitedBackend(WrappingBackend):
     """Keeps requests/min and (estimated prompt) tokens/min under the given limits."""
 
     def __init__(self, inner: Backend, requests_per_minute: float | None = None,
                  tokens_per_minute: float | None = None):
-        self.inner = inner
-        self.spec = inner.spec
+        super().__init__(inner)
         self.requests = TokenBucket(requests_per_minute) if requests_per_minute else None
         self.tokens = TokenBucket(tokens_per_minute) if tokens_per_minute else None
 
@@ -131,25 +126,20 @@ class RateLimitedBackend(Backend):
             await self.requests.take()
         if self.tokens:
             # About four characters a token: the real count is known only after the call.
-            estimate = sum(len(m.content) for m in request.messages) / 4 + request.max_tokens
+            estimate = sum(len(m.text) for m in request.messages) / 4 + request.max_tokens
             await self.tokens.take(estimate)
         return await self.inner.complete(request)
 
-    async def aclose(self) -> None:
-        await self.inner.aclose()
 
 
-class ConcurrencyLimitedBackend(Backend):
+class ConcurrencyLimitedBackend(WrappingBackend):
     """At most ``limit`` requests in flight to the inner backend (a pairwise item sends two at once)."""
 
     def __init__(self, inner: Backend, limit: int):
-        self.inner = inner
-        self.spec = inner.spec
+        super().__init__(inner)
         self._slots = asyncio.Semaphore(max(1, limit))
 
     async def complete(self, request: CompletionRequest) -> Completion:
         async with self._slots:
             return await self.inner.complete(request)
 
-    async def aclose(self) -> None:
-        await self.inner.aclose()
