@@ -6,6 +6,7 @@ Protocol.render -> Backend.complete -> Protocol.read -> Strategy (combine views)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from jurist.backends.base import Backend, BackendError
@@ -27,6 +28,17 @@ class Judge:
         self.protocol = protocol
         self.strategy = strategy or (Swap() if protocol.kind == "compare" else Single())
         self.explain = explain
+
+    @property
+    def spec(self) -> str:
+        return self.backend.spec
+
+    def wrapped(self, wrap: Callable[[Backend], Backend]) -> Judge:
+        """The same judge with its backend passed through ``wrap`` (the engine's middleware)."""
+        return Judge(wrap(self.backend), self.protocol, self.strategy, self.explain)
+
+    async def close_connections(self) -> None:
+        await self.backend.close_connections()
 
     @property
     def identity(self) -> dict[str, Any]:

@@ -117,7 +117,7 @@ class Verdict(BaseModel):
     """
 
     status: VerdictStatus
-    kind: Literal["score", "compare"]
+    kind: Literal["score", "compare", "rank"]
     method: ReadMethod = "none"
     score: float | None = None
     top_label: str | None = None
@@ -135,6 +135,10 @@ class Verdict(BaseModel):
     parts: list[Verdict] = Field(default_factory=list)
     dimensions: dict[str, Verdict] = Field(default_factory=dict)
     usage: Usage = Field(default_factory=Usage)
+    # Listwise verdicts: candidate indices (the item's own order), best first.
+    ranking: list[int] | None = None
+    # What a strategy adds beyond the fields above (jury members and disagreement, sample counts, rank intervals).
+    metadata: dict[str, Any] = Field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

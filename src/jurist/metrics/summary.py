@@ -228,12 +228,14 @@ def compare_summary(
     ]
     consistent = [(p, y) for p, y, ok in with_order if ok]
     per_order: list[Estimate] = []
-    if any(len(j.verdict.parts) == 2 for j, _ in labelled):
+    # Parts are the two orders only when the verdict says whether they agreed (a jury's parts are its members).
+    if any(len(j.verdict.parts) == 2 and j.verdict.orders_agree is not None for j, _ in labelled):
         for i in range(2):
             pairs = [
                 (part.preference, y)
                 for j, y in labelled
-                if len(j.verdict.parts) == 2 and (part := j.verdict.parts[i]).ok and part.preference is not None
+                if len(j.verdict.parts) == 2 and j.verdict.orders_agree is not None
+                and (part := j.verdict.parts[i]).ok and part.preference is not None
             ]
             per_order.append(accuracy([p for p, _ in pairs], [y for _, y in pairs], **opts))
     return summary.model_copy(

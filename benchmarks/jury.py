@@ -1,0 +1,128 @@
+"""A jury of the 0.5B and 1.5B embedded judges vs each alone, on 200 MT-Bench human pairs.
+
+Reads the stored verdicts of two earlier runs (both orders, pairwise protocol,
+same template) instead of judging again: every number is a pure function of
+those verdicts, so this script makes no model call. The runs come from
+
+    jurist compare /work/shared/datasets/mt_bench/human_pairwise_nontie_200_llmbar.json \\
+        --preset llmbar --judge local      --store ~/.cache/jurist/bench/mtbench.db
+    jurist compare ... --judge local:1.5b  --store ~/.cache/jurist/bench/mtbench-1.5b.db
+
+Aggregations (jurist.strategies.jury.aggregate, the code the engine runs):
+mean probability, majority vote (a 1-1 split is an explicit tie, counted as
+not correct against the non-tie human labels), and learned weights (logistic
+regression on each judge's log-odds) evaluated by K-fold cross-validation:
+fitted on K-1 folds, scored on the held-out fold, never in-sample.
+
+    .venv/bin/python benchmarks/jury.py [--folds 10] [--repeats 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import numpy as np
+
+from jurist.engine.store import Store
+from jurist.metrics.agreement import accuracy, krippendorff_alpha
+from jurist.metrics.uncertainty import bootstrap
+from jurist.strategies.jury import aggregate, fit_weights
+from jurist.types import Judgment
+
+BENCH = Path(os.path.expanduser("~/.cache/jurist/bench"))
+RUNS = {"0.5B": (BENCH / "mtbench.db", "a52a1ebe8c46"), "1.5B": (BENCH / "mtbench-1.5b.db", "6a60ddedc6b9")}
+
+
+def load(path: Path, run_id: str) -> tuple[dict, dict[str, Judgment]]:
+    store = Store(str(path))
+    run = store.find_run(run_id)
+    if run is None:
+        raise SystemExit(f"no run {run_id} in {path}")
+    judgments = {j.item_id: j for j in store.judgments(run_id)}
+    return run.judge, judgments
+
+
+def cv_learned(parts: list[list], labels: list[str], members: list[str], folds: int, seed: int) -> list[str]:
+    """Held-out predictions of the learned jury: fit on the other folds, predict each fold."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(labels))
+    predictions: list[str] = [""] * len(labels)
+    for fold in np.array_split(order, folds):
+        held = set(fold.tolist())
+        train = [i for i in range(len(labels)) if i not in held]
+        weights = fit_weights([parts[i] for i in train], [labels[i] for i in train], members, "compare")
+        for i in fold:
+            predictions[i] = aggregate(parts[i], members, "learned", weights).preference  # type: ignore[assignment]
+    return predictions
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--folds", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=20, help="CV repeats with different fold splits")
+    args = parser.parse_args()
+
+    loaded = {name: load(*where) for name, where in RUNS.items()}
+    identities = [{k: v for k, v in judge.items() if k != "judge"} for judge, _ in loaded.values()]
+    assert identities[0] == identities[1], f"the two runs used different protocols: {identities}"
+    members = list(RUNS)
+    common = sorted(set.intersection(*(set(j) for _, j in loaded.values())), key=lambda s: (len(s), s))
+    rows = [[loaded[m][1][i] for m in members] for i in common]
+    usable = [(i, r) for i, r in zip(common, rows, strict=True) if all(j.verdict.ok for j in r)]
+    labels = [r[0].label for _, r in usable]
+    assert all(lab in ("A", "B") for lab in labels)
+    parts = [[j.verdict for j in r] for _, r in usable]
+    n = len(usable)
+    print(f"items: {len(common)} in both runs, {n} scored by both judges; protocol {identities[0]}")
+
+    def report(name: str, pred: list[str]) -> None:
+        est = accuracy(pred, labels, n_resamples=5000)
+        ties = sum(p == "tie" for p in pred)
+        print(f"  {name:<34} {est.value:.3f} [{est.low:.3f}, {est.high:.3f}]  n={est.n}"
+              + (f"  ({ties} split votes = tie)" if ties else ""))
+
+    print("\naccuracy vs the human label (95% bootstrap CI, 5000 resamples):")
+    alone = {m: [p[k].preference for p in parts] for k, m in enumerate(members)}
+    for m in members:
+        report(f"{m} alone", alone[m])
+    mean = [aggregate(p, members, "mean") for p in parts]
+    report("jury: mean probability", [v.preference for v in mean])
+    report("jury: majority vote", [aggregate(p, members, "majority").preference for p in parts])
+    cv_runs = [cv_learned(parts, labels, members, args.folds, seed) for seed in range(args.repeats)]
+    report(f"jury: learned ({args.folds}-fold CV, split 0)", cv_runs[0])
+    cv_acc = [np.mean([p == y for p, y in zip(run, labels, strict=True)]) for run in cv_runs]
+    print(f"  learned CV accuracy over {args.repeats} fold splits: mean {np.mean(cv_acc):.3f}, "
+          f"range {min(cv_acc):.3f}-{max(cv_acc):.3f}")
+    full = fit_weights(parts, labels, members, "compare")
+    print(f"  (weights fitted on all {full.n} items, for description only: intercept {full.intercept:+.3f}, "
+          f"coef {dict(zip(members, [round(c, 3) for c in full.coef], strict=True))})")
+
+    # Paired: the same items, so the difference's CI is much tighter than the two CIs suggest.
+    correct = {name: np.array([p == y for p, y in zip(pred, labels, strict=True)], dtype=float)
+               for name, pred in {"mean": [v.preference for v in mean], **alone}.items()}
+    for other in members:
+        diff = bootstrap(lambda x: x.mean(axis=-1), correct["mean"] - correct[other], vectorized=True,
+                         n_resamples=5000, seed=0)
+        print(f"  paired difference, jury mean - {other} alone: {diff.value:+.3f} [{diff.low:+.3f}, {diff.high:+.3f}]")
+
+    alpha = krippendorff_alpha([alone[m] for m in members], level="nominal", n_resamples=5000)
+    print(f"\nKrippendorff's alpha between the two judges (nominal, preferences): "
+          f"{alpha.value:.3f} [{alpha.low:.3f}, {alpha.high:.3f}]  n={alpha.n}")
+    pa = [[v.p_a for v in p] for p in parts]
+    alpha_i = krippendorff_alpha(list(map(list, zip(*pa, strict=True))), level="interval", n_resamples=5000)
+    print(f"Krippendorff's alpha on P(A) (interval): {alpha_i.value:.3f} [{alpha_i.low:.3f}, {alpha_i.high:.3f}]")
+
+    flagged = [bool(v.metadata["flagged"]) for v in mean]
+    print(f"\nflagged (the judges prefer different responses): {sum(flagged)} of {n}")
+    for flag in (True, False):
+        idx = [k for k in range(n) if flagged[k] == flag]
+        print(f"  {'flagged' if flag else 'not flagged'} (n={len(idx)}):")
+        for name, pred in {"jury mean": [mean[k].preference for k in range(n)], **alone}.items():
+            est = accuracy([pred[k] for k in idx], [labels[k] for k in idx], n_resamples=5000)
+            print(f"    {name:<12} {est.value:.3f} [{est.low:.3f}, {est.high:.3f}]")
+
+
+if __name__ == "__main__":
+    main()
