@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/engine.py [--n 10000] [--latency 0.05] [--server-concurrency 64]
                                           [--concurrency 64] [--peers/--no-peers] [--json OUT]
 
-One mock OpenAI-compatible server (``jurist.testing.MockOpenAIServer``, see ``bench_server``: fixed latency,
+One mock OpenAI-compatible server (``jurist.testing.AsyncMockOpenAIServer``, see ``bench_server``: fixed latency,
 a cap on requests processed at once) runs in this process. Every measured client runs in its own subprocess
 against it, so no client shares the interpreter (and its GIL) with the server and all are measured alike:
 
@@ -122,9 +122,9 @@ def tool_arguments(parameters: dict[str, Any], seed: int) -> dict[str, Any]:
 def bench_server(**options: Any) -> Any:
     """The jurist mock server, answering a forced tool call (``tool_choice`` naming a function) with that call,
     as OpenAI and vLLM do: verdict's default extractor (instructor, TOOLS mode) reads its answer from it."""
-    from jurist.testing import MockOpenAIServer
+    from jurist.testing import AsyncMockOpenAIServer
 
-    class BenchServer(MockOpenAIServer):
+    class BenchServer(AsyncMockOpenAIServer):
         def _response(self, body: dict[str, Any], answer: Any) -> dict[str, Any]:
             payload = super()._response(body, answer)
             choice = body.get("tool_choice")

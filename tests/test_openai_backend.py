@@ -33,7 +33,7 @@ from jurist import (
     Store,
 )
 from jurist.backends.base import BackendError
-from jurist.testing import Failure, MockOpenAIServer
+from jurist.testing import AsyncMockOpenAIServer, Failure, MockOpenAIServer
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -106,8 +106,12 @@ def test_mock_server_is_loopback_only_and_stops_serving_after_the_context() -> N
     assert server.requests == 1 and server.answered == 1
 
 
-def test_mock_server_concurrency_cap_and_latency() -> None:
-    with MockOpenAIServer(latency_s=0.05, max_concurrency=2) as server:
+SERVERS = pytest.mark.parametrize("server_class", [MockOpenAIServer, AsyncMockOpenAIServer])
+
+
+@SERVERS
+def test_mock_server_concurrency_cap_and_latency(server_class: type[MockOpenAIServer]) -> None:
+    with server_class(latency_s=0.05, max_concurrency=2) as server:
         backend = OpenAICompatibleBackend("m", base_url=server.base_url)
 
         async def many() -> list[Completion]:
@@ -230,8 +234,9 @@ def test_an_answer_without_a_label_is_unscored_and_keeps_the_text(logprobs: bool
 # errors, retries
 
 
-def test_rate_limited_requests_are_retried_after_retry_after() -> None:
-    with MockOpenAIServer(lambda m: {"5": 1.0}, failures=[Failure.rate_limit(0.05)] * 2) as server:
+@SERVERS
+def test_rate_limited_requests_are_retried_after_retry_after(server_class: type[MockOpenAIServer]) -> None:
+    with server_class(lambda m: {"5": 1.0}, failures=[Failure.rate_limit(0.05)] * 2) as server:
         backend = OpenAICompatibleBackend("m", base_url=server.base_url)
         result = run(backend, PointwiseProtocol(), [scored_item(0)])
     assert server.requests == 3 and server.failed == 2
@@ -239,8 +244,9 @@ def test_rate_limited_requests_are_retried_after_retry_after() -> None:
     assert result.stats["retries"] == 2 and result.stats["model_calls"] == 1
 
 
-def test_server_errors_and_dropped_connections_are_retried() -> None:
-    with MockOpenAIServer(lambda m: {"3": 1.0}, failures=[Failure.server_error(), Failure.disconnect()]) as server:
+@SERVERS
+def test_server_errors_and_dropped_connections_are_retried(server_class: type[MockOpenAIServer]) -> None:
+    with server_class(lambda m: {"3": 1.0}, failures=[Failure.server_error(), Failure.disconnect()]) as server:
         backend = OpenAICompatibleBackend("m", base_url=server.base_url)
         result = run(backend, PointwiseProtocol(), [scored_item(0)])
     assert server.requests == 3

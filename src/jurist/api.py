@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -74,3 +74,45 @@ def compare(data: Data, *, judge: str | Backend = "local", model: str | None = N
     the_protocol = protocol or PairwiseProtocol(criteria, allow_tie=allow_tie)
     the_judge = Judge(_backend(judge, model), the_protocol, Swap() if swap else Single(), explain)
     return run_judge(the_judge, data, task="compare", **run_options)
+
+def check(data: Data, *, checklist: str | Path | Sequence[Any] | None = None, judge: str | Backend = "local",
+          model: str | None = None, template: str | None = None, **run_options: Any) -> RunResult:
+    """Check each item's response against yes/no questions: P(yes) per question, an aggregate, failed questions.
+
+    ``checklist`` is a file (``.json`` list, or one question per line), a list of
+    questions (strings or ``{"question", "weight"}``), or None when every item
+    carries its own ``checklist`` field; an item gets the global questions, then
+    its own. ``verdict.score`` is the (weighted) mean P(yes),
+    ``verdict.distribution`` maps each question to its P(yes),
+    ``verdict.metadata["failed"]`` lists the questions with P(yes) < 0.5, and the
+    verdict is scored only when every question was read.
+    """
+    from jurist.protocols.checklist import ChecklistProtocol, load_checklist, parse_checklist
+
+    if checklist is None:
+        questions = []
+    elif isinstance(checklist, (str, Path)):
+        questions = load_checklist(checklist)
+    else:
+        questions = parse_checklist(checklist)
+    protocol = ChecklistProtocol(questions, template=template)
+    the_judge = Judge(_backend(judge, model), protocol)
+    return run_judge(the_judge, data, task="score", **run_options)
+
+
+def correct(data: Data, *, reference: str = "shown", judge: str | Backend = "local", model: str | None = None,
+            max_revision_tokens: int = 512, template: str | None = None, **run_options: Any) -> RunResult:
+    """Judge whether each response is correct: P(correct) in ``verdict.score``, ``top_label`` correct/incorrect.
+
+    ``reference="shown"`` shows the item's gold answer to the judge, ``"hidden"``
+    judges without it (the judge's own knowledge), ``"adapted"`` first has the
+    judge revise the response with the gold answer and then judges against that
+    revision (kept in ``verdict.metadata["adapted_reference"]``). The mode is
+    recorded in ``verdict.metadata["reference"]``. An item without a reference in
+    a mode that needs one gets a failed verdict that names its file and line.
+    """
+    from jurist.protocols.reference import ReferenceProtocol
+
+    protocol = ReferenceProtocol(reference, template=template, max_revision_tokens=max_revision_tokens)  # type: ignore[arg-type]
+    the_judge = Judge(_backend(judge, model), protocol)
+    return run_judge(the_judge, data, task="score", **run_options)

@@ -7,12 +7,15 @@ Protocol.render -> Backend.complete -> Protocol.read -> Strategy (combine views)
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jurist.backends.base import Backend, BackendError
 from jurist.protocols.base import Protocol, builtin_template
 from jurist.strategies import Single, Strategy, Swap
 from jurist.types import CompletionRequest, Item, Message, Verdict
+
+if TYPE_CHECKING:
+    from jurist.strategies.self_consistency import Sample
 
 
 class Judge:
@@ -45,10 +48,15 @@ class Judge:
         return {"judge": self.backend.spec, "strategy": self.strategy.name, "explain": self.explain,
                 **self.protocol.identity}
 
-    async def run_view(self, item: Item, view: int) -> Verdict:
-        """Render, complete and read one view of an item; failures become failed verdicts."""
+    async def run_view(self, item: Item, view: int, sample: Sample | None = None) -> Verdict:
+        """Render, complete and read one view of an item; failures become failed verdicts.
+
+        ``sample`` (self-consistency) turns the request into a sampled one: a temperature, a seed, no log-probs.
+        """
         try:
             request = self.protocol.render(item, view)
+            if sample is not None:
+                request = sample.apply(request)
         except ValueError as error:
             return Verdict(status="failed", kind=self.protocol.kind, error=f"render: {error}")  # type: ignore[arg-type]
         try:

@@ -47,6 +47,7 @@ from jurist.protocols.base import Protocol
 from jurist.protocols.pairwise import DEFAULT_CRITERIA, PairwiseProtocol
 from jurist.protocols.pointwise import DEFAULT_RUBRIC, PointwiseProtocol
 from jurist.strategies import Single, Strategy, Swap
+from jurist.cli.jury import AggregateOpt, JuryOpt, SamplesOpt, TemperatureOpt, WeightsOpt, sampling_strategy
 
 
 @dataclass(frozen=True)
@@ -66,10 +67,18 @@ class JobOptions:
     ray_address: str | None = None
     cascade: Path | None = None
     calibration: Path | None = None
+    jury: str | None = None
+    aggregate: str = "mean"
+    weights: Path | None = None
 
 
 def run_job(source: DataSource, protocol: Protocol, job: JobOptions, strategy: Strategy | None = None) -> None:
     """Run ``protocol`` over ``source`` as ``job`` says; print the summary, write verdicts and report."""
+    from jurist.cli.jury import check_job, run_jury_job
+
+    check_job(job, strategy)
+    if job.jury:
+        return run_jury_job(source, protocol, job, strategy)
     if job.cascade is not None:
         return _run_cascade(source, protocol, job)
     if job.calibration is not None:
@@ -208,15 +217,19 @@ def score(
     concurrency: ConcurrencyOpt = None, name: NameOpt = None, resume: ResumeOpt = None,
     engine: EngineOpt = "local", ray_address: RayAddressOpt = None,
     cascade: CascadeOpt = None, calibration: CalibrationOpt = None,
+    jury: JuryOpt = None, aggregate: AggregateOpt = "mean", weights: WeightsOpt = None,
+    samples: SamplesOpt = None, temperature: TemperatureOpt = 0.7,
 ) -> None:
     """Grade each response on a scale: expected score, most likely score, distribution, confidence."""
+    strategy = sampling_strategy(samples, temperature, (0,)) or Single()
     try:
         protocol = PointwiseProtocol(text_or_file(rubric), scale)
     except ValueError as error:
         raise typer.BadParameter(str(error)) from error
     run_job(DataSource(data, "score", field, preset, label_map, limit), protocol,
             JobOptions(judge, model, explain, out_path, report, store, concurrency, name, resume, engine,
-                       ray_address, cascade, calibration), Single())
+                       ray_address, cascade, calibration, jury=jury, aggregate=aggregate,
+                       weights=weights), strategy)
 
 
 @app.command()
@@ -233,9 +246,13 @@ def compare(
     concurrency: ConcurrencyOpt = None, name: NameOpt = None, resume: ResumeOpt = None,
     engine: EngineOpt = "local", ray_address: RayAddressOpt = None,
     cascade: CascadeOpt = None, calibration: CalibrationOpt = None,
+    jury: JuryOpt = None, aggregate: AggregateOpt = "mean", weights: WeightsOpt = None,
+    samples: SamplesOpt = None, temperature: TemperatureOpt = 0.7,
 ) -> None:
     """Compare two responses: P(A), P(B), P(tie), a preference, and whether both orders agreed."""
     protocol = PairwiseProtocol(text_or_file(criteria), allow_tie=tie)
+    strategy = sampling_strategy(samples, temperature, (0, 1) if swap else (0,)) or (Swap() if swap else Single())
     run_job(DataSource(data, "compare", field, preset, label_map, limit), protocol,
             JobOptions(judge, model, explain, out_path, report, store, concurrency, name, resume, engine,
-                       ray_address, cascade, calibration), Swap() if swap else Single())
+                       ray_address, cascade, calibration, jury=jury, aggregate=aggregate,
+                       weights=weights), strategy)
