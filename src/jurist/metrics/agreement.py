@@ -21,6 +21,7 @@ from scipy import stats
 from jurist.metrics.uncertainty import Estimate, bootstrap
 
 __all__ = [
+    "judgment_correct",
     "GroupedEstimate",
     "accuracy",
     "cohen_kappa",
@@ -466,3 +467,42 @@ def grouped_correlation(
         n_groups=len(per_group),
         skipped=len(members) - len(per_group),
     )
+
+
+_BINARY_VALUES = {"pass": 1.0, "fail": 0.0, "yes": 1.0, "no": 0.0}
+
+
+def _label_value(label: Any) -> float | None:
+    if label is None or isinstance(label, bool):
+        return None
+    if isinstance(label, str) and label.strip().lower() in _BINARY_VALUES:
+        return _BINARY_VALUES[label.strip().lower()]
+    try:
+        value = float(label)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def judgment_correct(judgment: Any, gold: Any = None, *, tolerance: float = 0.0) -> bool | None:
+    """Whether a scored verdict agrees with the human label (``gold``, default ``judgment.label``).
+
+    Pairwise: the preference equals the label (A/B/tie, any case). Pointwise: the
+    most likely score is within ``tolerance`` of the label (pass/fail and yes/no
+    count as 1/0); other labels must match as text. None when there is no usable
+    verdict or label. Calibration, the cascade and the jury all use this one rule.
+    """
+    gold = judgment.label if gold is None else gold
+    v = judgment.verdict
+    if not v.ok or gold is None:
+        return None
+    if v.kind == "compare":
+        if v.preference is None or not isinstance(gold, str):
+            return None
+        return v.preference.lower() == gold.strip().lower()
+    if v.top_label is None:
+        return None
+    top, want = _label_value(v.top_label), _label_value(gold)
+    if top is None or want is None:
+        return str(v.top_label).strip().lower() == str(gold).strip().lower()
+    return abs(top - want) <= tolerance + 1e-9

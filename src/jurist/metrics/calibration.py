@@ -49,6 +49,7 @@ import numpy as np
 from pydantic import BaseModel
 from scipy import optimize, special
 
+from jurist.metrics.agreement import judgment_correct
 from jurist.metrics.uncertainty import Estimate, bootstrap, wilson_interval
 from jurist.types import Judgment
 
@@ -389,23 +390,6 @@ def load_calibrator(path: str | Path) -> Calibrator:
 # ---------------------------------------------------------------- judgments
 
 
-def _agrees(judgment: Judgment, gold: Any, tolerance: float = 0.0) -> bool | None:
-    """Whether a scored verdict agrees with ``gold`` (preference or top label), None if it cannot tell."""
-    v = judgment.verdict
-    if not v.ok or gold is None:
-        return None
-    if v.kind == "compare":
-        if v.preference is None or not isinstance(gold, str):
-            return None
-        return v.preference.lower() == gold.strip().lower()
-    if v.top_label is None:
-        return None
-    try:
-        return abs(float(v.top_label) - float(gold)) <= tolerance
-    except (TypeError, ValueError):
-        return str(v.top_label).strip().lower() == str(gold).strip().lower()
-
-
 def confidence_and_correct(judgments: Sequence[Judgment], gold: Sequence[Any] | None = None, *,
                            calibrated: bool = False, tolerance: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Aligned (confidence, correct) arrays for the scored, labelled verdicts with a confidence.
@@ -416,7 +400,7 @@ def confidence_and_correct(judgments: Sequence[Judgment], gold: Sequence[Any] | 
     golds = [j.label for j in judgments] if gold is None else list(gold)
     conf, ok = [], []
     for j, g in zip(judgments, golds, strict=True):
-        agree = _agrees(j, g, tolerance)
+        agree = judgment_correct(j, g, tolerance=tolerance)
         c = j.metadata.get("calibrated_confidence") if calibrated else None
         c = j.verdict.confidence if c is None else c
         if agree is None or c is None:

@@ -75,6 +75,7 @@ import numpy as np
 from pydantic import BaseModel, Field, field_serializer
 from scipy import special, stats
 
+from jurist.metrics.agreement import judgment_correct
 from jurist.types import Item, Judgment
 
 __all__ = [
@@ -242,42 +243,6 @@ def golden_hash(items: Sequence[Item], path: str | Path | None = None) -> str:
 
 
 # ---------------------------------------------------------------- verdicts -> arrays
-
-_BINARY_VALUES = {"pass": 1.0, "fail": 0.0, "yes": 1.0, "no": 0.0}
-
-
-def _label_value(label: Any) -> float | None:
-    if label is None or isinstance(label, bool):
-        return None
-    if isinstance(label, str) and label.strip().lower() in _BINARY_VALUES:
-        return _BINARY_VALUES[label.strip().lower()]
-    try:
-        value = float(label)
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) else None
-
-
-def judgment_correct(judgment: Judgment, gold: Any = None, *, tolerance: float = 0.0) -> bool | None:
-    """Whether a scored verdict agrees with the human label (``gold``, default ``judgment.label``).
-
-    Pairwise: the preference equals the label (A/B/tie, any case). Pointwise:
-    the most likely score is within ``tolerance`` of the label. None when
-    there is no usable verdict or label.
-    """
-    gold = judgment.label if gold is None else gold
-    v = judgment.verdict
-    if not v.ok or gold is None:
-        return None
-    if v.kind == "compare":
-        if v.preference is None or not isinstance(gold, str):
-            return None
-        return v.preference.lower() == gold.strip().lower()
-    top, want = _label_value(v.top_label), _label_value(gold)
-    if top is None or want is None:
-        return None
-    return abs(top - want) <= tolerance + 1e-9
-
 
 def judgment_confidence(judgment: Judgment) -> float | None:
     """The confidence a stage thresholds: the verdict's confidence, None when it has none (never accepted)."""
