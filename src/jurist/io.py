@@ -28,6 +28,18 @@ Canonical fields
     Optional JSON object (a JSON string in CSV / Parquet). Every column that is
     not mapped to a canonical field is also copied into ``metadata``.
 
+``images``, ``frames``, ``caption``, ``transcript``
+    Optional media (see :mod:`jurist.media`). ``images`` is a list of image
+    paths (relative to the data file), ``http(s)`` URLs or ``data:image/...``
+    URIs; ``frames`` a list of ``{"timestamp": seconds, "image": ...}``. In CSV
+    and Parquet either may be a JSON list in a string; one string is one image.
+    A missing image file is an error naming the field (``images[1]``,
+    ``frames[0].image``). ``caption`` and ``transcript`` are text a text-only
+    judge reads instead of the images and frames.
+``checklist``
+    Optional per-item yes/no questions for ``jurist check`` (a list of strings
+    or of ``{"question": ..., "weight": ...}``), kept in ``metadata["checklist"]``.
+
 Text fields accept strings and scalars (numbers and booleans become text, as
 in PandaLM where a few answers are stored as JSON ``true``); a list or object
 there is an error.
@@ -520,7 +532,83 @@ class _Spec:
 
 def _canonical_fields(task: Task) -> tuple[str, ...]:
     responses = ("response",) if task == "score" else ("response_a", "response_b")
-    return ("id", "input", *responses, "reference", "label", "metadata")
+    return ("id", "input", *responses, "reference", "label", "metadata", *MEDIA_FIELDS, "checklist")
+
+
+MEDIA_FIELDS = ("images", "frames", "caption", "transcript")
+
+
+def _as_list(value: Any, name: str) -> list[Any]:
+    """A list field: a list, a JSON list in a string (CSV, Parquet), or one string as a one-element list."""
+    if isinstance(value, str):
+        if value.lstrip().startswith("["):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as e:
+                raise _RowError(name, f"invalid JSON list: {e.msg}") from None
+        else:
+            return [value]
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    raise _RowError(name, f"expected a list, got {_type_name(value)}")
+
+
+def _image_ref(value: Any, name: str, base: Path) -> str:
+    """An image as the item keeps it: URLs and data URIs as given, files as paths (relative to the data file)."""
+    if not isinstance(value, str) or not value.strip():
+        raise _RowError(name, f"expected an image path, URL or data URI, got {_type_name(value)}")
+    value = value.strip()
+    if value.startswith(("http://", "https://")):
+        return value
+    if value.startswith("data:"):
+        if not value.startswith("data:image/") or ";base64," not in value:
+            raise _RowError(name, "a data URI must look like data:image/png;base64,...")
+        return value
+    path = Path(value).expanduser()
+    path = path if path.is_absolute() else base / path
+    if not path.is_file():
+        raise _RowError(name, f"no image file {value!r} (looked for {path})")
+    return str(path)
+
+
+def _frames(value: Any, base: Path) -> list[dict[str, Any]]:
+    frames = []
+    for index, frame in enumerate(_as_list(value, "frames")):
+        where = f"frames[{index}]"
+        if not isinstance(frame, Mapping):
+            raise _RowError(where, f"expected an object with 'timestamp' and 'image', got {_type_name(frame)}")
+        stamp = frame.get("timestamp")
+        if isinstance(stamp, bool) or not isinstance(stamp, (int, float)) or not math.isfinite(stamp) or stamp < 0:
+            raise _RowError(f"{where}.timestamp", f"expected seconds (a number >= 0), got {stamp!r}")
+        frames.append({"timestamp": float(stamp), "image": _image_ref(frame.get("image"), f"{where}.image", base)})
+    return frames
+
+
+def _media_fields(get: Callable[[str], tuple[Any, str]], base: Path) -> dict[str, Any]:
+    """``images``, ``frames``, ``caption`` and ``transcript`` of a row (see jurist.media)."""
+    media: dict[str, Any] = {}
+    images, _ = get("images")
+    if images is not _MISSING and not _is_blank(images):
+        media["images"] = [_image_ref(v, f"images[{i}]", base) for i, v in enumerate(_as_list(images, "images"))]
+    frames, _ = get("frames")
+    if frames is not _MISSING and not _is_blank(frames):
+        media["frames"] = _frames(frames, base)
+    for name in ("caption", "transcript"):
+        value, _ = get(name)
+        if value is not _MISSING and not _is_blank(value):
+            media[name] = _text(value, name)
+    return media
+
+
+def _checklist(value: Any) -> list[Any]:
+    """A per-item checklist, checked here so a bad one is reported with its file and line."""
+    from jurist.protocols.checklist import parse_checklist
+
+    try:
+        parse_checklist(_as_list(value, "checklist"))
+    except ValueError as e:
+        raise _RowError("checklist", str(e)) from None
+    return _as_list(value, "checklist")
 
 
 def _build_item(raw: _Raw, spec: _Spec, source: Source) -> Item:
@@ -554,6 +642,9 @@ def _build_item(raw: _Raw, spec: _Spec, source: Source) -> Item:
 
     reference, _ = get("reference")
     reference = None if reference is _MISSING or _is_blank(reference) else _text(reference, "reference")
+    # image paths are relative to the data file (to the working directory for rows without one)
+    media = _media_fields(get, Path(source.path).parent if source is not None else Path.cwd())
+    checklist, _ = get("checklist")
 
     label, _ = get("label")
     if label is _MISSING or _is_blank(label):
@@ -572,6 +663,8 @@ def _build_item(raw: _Raw, spec: _Spec, source: Source) -> Item:
     metadata.update(derived.get("metadata", {}))
     if explicit is not _MISSING and not _is_blank(explicit):
         metadata.update(_metadata(explicit))
+    if checklist is not _MISSING and not _is_blank(checklist):
+        metadata["checklist"] = _checklist(checklist)
 
     try:
         return Item(
@@ -582,6 +675,7 @@ def _build_item(raw: _Raw, spec: _Spec, source: Source) -> Item:
             label=label,
             metadata=metadata,
             source=source,
+            **media,
         )
     except ValidationError as e:
         raise _RowError(None, f"invalid item: {e.errors()[0]['msg']}") from e

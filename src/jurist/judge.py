@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from jurist.backends.base import Backend, BackendError
+from jurist.media import attach_media, has_media, modality_of
 from jurist.protocols.base import Protocol, builtin_template
 from jurist.strategies import Single, Strategy, Swap
 from jurist.types import CompletionRequest, Item, Message, Verdict
@@ -29,7 +30,8 @@ class Judge:
     def __init__(self, backend: Backend, protocol: Protocol, strategy: Strategy | None = None, explain: bool = False):
         self.backend = backend
         self.protocol = protocol
-        self.strategy = strategy or (Swap() if protocol.kind == "compare" else Single())
+        self.strategy = (strategy or protocol.default_strategy()
+                         or (Swap() if protocol.kind == "compare" else Single()))
         self.explain = explain
 
     @property
@@ -48,32 +50,48 @@ class Judge:
         return {"judge": self.backend.spec, "strategy": self.strategy.name, "explain": self.explain,
                 **self.protocol.identity}
 
+    def render(self, item: Item, view: int) -> tuple[CompletionRequest, str]:
+        """The request for one view, with the item's images/frames (or their text stand-ins) attached,
+        and the modality judged (``jurist.media``)."""
+        return attach_media(self.protocol.render(item, view), item, self.backend.accepts_images)
+
     async def run_view(self, item: Item, view: int, sample: Sample | None = None) -> Verdict:
         """Render, complete and read one view of an item; failures become failed verdicts.
 
         ``sample`` (self-consistency) turns the request into a sampled one: a temperature, a seed, no log-probs.
         """
         try:
-            request = self.protocol.render(item, view)
+            request, modality = self.render(item, view)
             if sample is not None:
                 request = sample.apply(request)
         except ValueError as error:
-            return Verdict(status="failed", kind=self.protocol.kind, error=f"render: {error}")  # type: ignore[arg-type]
-        try:
-            completion = await self.backend.complete(request)
-        except BackendError as error:
-            return Verdict(status="failed", kind=self.protocol.kind, error=str(error))  # type: ignore[arg-type]
-        return self.protocol.read(completion, view)
+            verdict = Verdict(status="failed", kind=self.protocol.kind, error=f"render: {error}")  # type: ignore[arg-type]
+        else:
+            try:
+                completion = await self.backend.complete(request)
+            except BackendError as error:
+                verdict = Verdict(status="failed", kind=self.protocol.kind, error=str(error))  # type: ignore[arg-type]
+            else:
+                verdict = self.protocol.read(completion, view)
+                if has_media(item):
+                    verdict.metadata["modality"] = modality
+        return verdict
 
     async def ajudge(self, item: Item) -> Verdict:
         verdict = await self.strategy.judge(item, self.run_view)
+        if has_media(item) and verdict.status != "failed":
+            # which modality the judge saw (a text-only judge may have read a caption instead of the image)
+            verdict.metadata.setdefault("modality", modality_of(item, self.backend.accepts_images))
         if self.explain and verdict.ok:
             verdict.rationale = await self._rationale(item, verdict)
         return verdict
 
     async def _rationale(self, item: Item, verdict: Verdict) -> str | None:
         first_view = verdict.parts[0] if verdict.parts else verdict
-        request = self.protocol.render(item, 0)
+        try:
+            request, _ = self.render(item, 0)
+        except ValueError as error:
+            return f"(no rationale: {error})"
         answer = first_view.top_label or ""
         messages = [*request.messages, Message(role="assistant", content=answer),
                     Message(role="user", content=builtin_template("explain.j2").strip())]

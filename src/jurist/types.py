@@ -13,13 +13,29 @@ from pydantic import BaseModel, ConfigDict, Field
 Role = Literal["system", "user", "assistant"]
 
 
+ContentPart = dict[str, Any]
+"""An OpenAI-style content part: ``{"type": "text", "text": ...}`` or
+``{"type": "image_url", "image_url": {"url": ...}}``."""
+
+
 class Message(BaseModel):
-    """One chat message. ``content`` is plain text (content parts come with multimodal items)."""
+    """One chat message. ``content`` is plain text, or OpenAI-style content parts for images."""
 
     model_config = ConfigDict(frozen=True)
 
     role: Role
-    content: str
+    content: str | list[ContentPart]
+
+    @property
+    def text(self) -> str:
+        """The text of the message (the text parts joined, images left out)."""
+        if isinstance(self.content, str):
+            return self.content
+        return "\n".join(str(part.get("text", "")) for part in self.content if part.get("type") == "text")
+
+    @property
+    def has_images(self) -> bool:
+        return not isinstance(self.content, str) and any(part.get("type") != "text" for part in self.content)
 
 
 class Source(BaseModel):
@@ -29,12 +45,25 @@ class Source(BaseModel):
     line: int
 
 
+class Frame(BaseModel):
+    """One video frame: an image (path, URL or data URI) at ``timestamp`` seconds."""
+
+    model_config = ConfigDict(frozen=True)
+
+    timestamp: float = Field(ge=0)
+    image: str
+
+
 class Item(BaseModel):
     """One thing to judge: an input and one or more candidate responses.
 
     ``candidates`` holds one response for pointwise scoring and two (A, B) for a
     pairwise comparison. ``label`` is the human label when there is one: a score
     for pointwise items, ``"A"``/``"B"``/``"tie"`` for pairs.
+
+    ``images`` (paths, URLs or data URIs) and ``frames`` go with the input to judges
+    that accept images (see ``jurist.media``); for a text-only judge, ``caption``
+    stands in for the images and ``transcript`` for the frames.
     """
 
     id: str
@@ -44,6 +73,10 @@ class Item(BaseModel):
     label: str | float | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     source: Source | None = None
+    images: list[str] = Field(default_factory=list)
+    frames: list[Frame] = Field(default_factory=list)
+    caption: str | None = None
+    transcript: str | None = None
 
     @property
     def response(self) -> str:

@@ -23,8 +23,16 @@ def resolve_backend(judge: str = "local", model: str | None = None, **options: o
       (llama.cpp server, vLLM, Ollama, SGLang, TGI).
     - ``openai:MODEL``: OpenAI, with ``OPENAI_API_KEY``.
 
+    ``vision=True`` declares that an http judge's model accepts images (items'
+    images and frames then go to it as content parts, see ``jurist.media``);
+    the embedded judges read text only.
+
     An unknown spec is an error: jurist never falls back to another model.
     """
+    if options.get("vision") and (judge == "local" or judge.startswith("local:")):
+        raise BackendError(f"--judge {judge} reads text only: --vision needs an http judge whose model accepts "
+                           "images (items with a caption or transcript can be judged without --vision)")
+    options = {k: v for k, v in options.items() if not (k == "vision" and not v)}
     if judge == "local" or judge.startswith("local:"):
         from jurist.backends.embedded import EmbeddedBackend  # llama-cpp-python is an optional extra
 

@@ -87,7 +87,11 @@ class EmbeddedBackend(Backend):
 
     def prompt_tokens(self, messages: list[Message]) -> list[int]:
         """The token ids of the chat prompt, as llama_cpp.server would build them."""
-        result = self._formatter(messages=[m.model_dump() for m in messages])
+        if any(m.has_images for m in messages):
+            raise BackendError(f"{self.spec} reads text only and this request carries images: judge with a model "
+                               "that accepts images (an http judge with --vision), or give the item a caption "
+                               "(images) or transcript (frames) to judge instead")
+        result = self._formatter(messages=[{"role": m.role, "content": m.text} for m in messages])
         return self.llm.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
 
     def _evaluate(self, tokens: list[int]) -> tuple[np.ndarray, int]:

@@ -21,8 +21,9 @@ class ScriptedBackend(Backend):
     ``calls`` records every request, so tests can count model calls.
     """
 
-    def __init__(self, script: Script, spec: str = "scripted", latency_s: float = 0.0):
+    def __init__(self, script: Script, spec: str = "scripted", latency_s: float = 0.0, vision: bool = False):
         self.script = script
+        self.vision = vision
         self.spec = spec
         self.latency_s = latency_s
         self.calls: list[CompletionRequest] = []
@@ -34,7 +35,7 @@ class ScriptedBackend(Backend):
         answer = self.script(request)
         if isinstance(answer, Completion):
             return answer
-        prompt_tokens = sum(len(m.content.split()) for m in request.messages)
+        prompt_tokens = sum(len(m.text.split()) for m in request.messages)
         if isinstance(answer, str):
             return Completion(text=answer, usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=1), model=self.spec)
         top = {label: math.log(p) for label, p in answer.items() if p > 0}

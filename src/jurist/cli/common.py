@@ -35,6 +35,8 @@ ConcurrencyOpt = Annotated[Optional[int], typer.Option(help="Requests in flight 
 NameOpt = Annotated[Optional[str], typer.Option(help="A name for this run.")]
 ResumeOpt = Annotated[Optional[str], typer.Option(help="Continue the run with this id or name.")]
 ExplainOpt = Annotated[bool, typer.Option(help="Ask for a short rationale after the verdict.")]
+VisionOpt = Annotated[bool, typer.Option(help="The http judge's model accepts images: send items' images and "
+                                              "frames as content parts (else their caption/transcript is judged).")]
 EngineOpt = Annotated[str, typer.Option(help="local (this process) or ray (Ray Data; --out is a directory).")]
 RayAddressOpt = Annotated[Optional[str], typer.Option(help="With --engine ray: the cluster to join "
                                                              "(auto, ray://HEAD:10001).")]

@@ -31,6 +31,7 @@ from jurist.cli.common import (
     ReportOpt,
     ResumeOpt,
     StoreOpt,
+    VisionOpt,
     app,
     err,
     fail,
@@ -67,6 +68,7 @@ class JobOptions:
     ray_address: str | None = None
     cascade: Path | None = None
     calibration: Path | None = None
+    vision: bool = False
     jury: str | None = None
     aggregate: str = "mean"
     weights: Path | None = None
@@ -88,7 +90,7 @@ def run_job(source: DataSource, protocol: Protocol, job: JobOptions, strategy: S
     from jurist.api import run_judge
 
     try:
-        backend = resolve_backend(job.judge, job.model)
+        backend = resolve_backend(job.judge, job.model, vision=job.vision)
     except (BackendError, ModelUnavailable) as error:
         fail(error)
     judge = Judge(backend, protocol, strategy, job.explain)
@@ -130,7 +132,8 @@ def _run_ray(source: DataSource, protocol: Protocol, job: JobOptions, strategy: 
     from jurist.engine.distributed import JudgeSpec, run_on_ray
 
     spec = JudgeSpec(job.judge, protocol, model=job.model, explain=job.explain,
-                     strategy="swap" if isinstance(strategy, Swap) else "single")
+                     strategy="swap" if isinstance(strategy, Swap) else "single" if strategy else None,
+                     backend_options={"vision": True} if job.vision else {})
     try:
         summary = run_on_ray(source.path, spec, task=source.task, out_path=job.out_path,  # type: ignore[arg-type]
                              fields=source.fields, preset=source.preset, label_map=source.labels,
@@ -216,7 +219,7 @@ def score(
     out_path: OutOpt = None, report: ReportOpt = None, store: StoreOpt = DEFAULT_STORE,
     concurrency: ConcurrencyOpt = None, name: NameOpt = None, resume: ResumeOpt = None,
     engine: EngineOpt = "local", ray_address: RayAddressOpt = None,
-    cascade: CascadeOpt = None, calibration: CalibrationOpt = None,
+    cascade: CascadeOpt = None, calibration: CalibrationOpt = None, vision: VisionOpt = False,
     jury: JuryOpt = None, aggregate: AggregateOpt = "mean", weights: WeightsOpt = None,
     samples: SamplesOpt = None, temperature: TemperatureOpt = 0.7,
 ) -> None:
@@ -228,7 +231,7 @@ def score(
         raise typer.BadParameter(str(error)) from error
     run_job(DataSource(data, "score", field, preset, label_map, limit), protocol,
             JobOptions(judge, model, explain, out_path, report, store, concurrency, name, resume, engine,
-                       ray_address, cascade, calibration, jury=jury, aggregate=aggregate,
+                       ray_address, cascade, calibration, vision=vision, jury=jury, aggregate=aggregate,
                        weights=weights), strategy)
 
 
@@ -245,7 +248,7 @@ def compare(
     out_path: OutOpt = None, report: ReportOpt = None, store: StoreOpt = DEFAULT_STORE,
     concurrency: ConcurrencyOpt = None, name: NameOpt = None, resume: ResumeOpt = None,
     engine: EngineOpt = "local", ray_address: RayAddressOpt = None,
-    cascade: CascadeOpt = None, calibration: CalibrationOpt = None,
+    cascade: CascadeOpt = None, calibration: CalibrationOpt = None, vision: VisionOpt = False,
     jury: JuryOpt = None, aggregate: AggregateOpt = "mean", weights: WeightsOpt = None,
     samples: SamplesOpt = None, temperature: TemperatureOpt = 0.7,
 ) -> None:
@@ -254,5 +257,5 @@ def compare(
     strategy = sampling_strategy(samples, temperature, (0, 1) if swap else (0,)) or (Swap() if swap else Single())
     run_job(DataSource(data, "compare", field, preset, label_map, limit), protocol,
             JobOptions(judge, model, explain, out_path, report, store, concurrency, name, resume, engine,
-                       ray_address, cascade, calibration, jury=jury, aggregate=aggregate,
+                       ray_address, cascade, calibration, vision=vision, jury=jury, aggregate=aggregate,
                        weights=weights), strategy)

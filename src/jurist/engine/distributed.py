@@ -99,11 +99,16 @@ class JudgeSpec:
 def item_key(identity: Mapping[str, Any], item: Item) -> str:
     """The content hash that makes a judgment idempotent: judge identity + the item as the judge sees it.
 
-    The label and metadata are not part of it: they never change a verdict.
+    The label and metadata are not part of it: they never change a verdict (except a per-item
+    ``checklist``, which is kept in metadata). Media fields enter only when present, so the keys of
+    items without media stay as they were.
     """
-    payload = json.dumps({"judge": identity, "item": {"id": item.id, "input": item.input,
-                                                      "candidates": item.candidates, "reference": item.reference}},
-                         sort_keys=True, ensure_ascii=False)
+    seen: dict[str, Any] = {"id": item.id, "input": item.input, "candidates": item.candidates,
+                            "reference": item.reference}
+    media = item.model_dump(include={"images", "frames", "caption", "transcript"}, exclude_defaults=True)
+    if item.metadata.get("checklist"):
+        media["checklist"] = item.metadata["checklist"]
+    payload = json.dumps({"judge": identity, "item": seen | media}, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
