@@ -11,9 +11,13 @@ from jurist.engine import Engine, EngineConfig, RunResult, Store
 from jurist.io import load_items
 from jurist.judge import Judge
 from jurist.protocols import PairwiseProtocol, PointwiseProtocol, Protocol, Scale
+from jurist.protocols.listwise import ListwiseProtocol
 from jurist.protocols.pairwise import DEFAULT_CRITERIA
 from jurist.protocols.pointwise import DEFAULT_RUBRIC
 from jurist.strategies import Single, Swap
+from jurist.strategies.jury import Jury, JuryWeights
+from jurist.strategies.permutations import Permutations
+from jurist.strategies.self_consistency import SelfConsistency
 from jurist.types import Item
 
 Data = str | Path | Iterable[Item]
@@ -50,6 +54,8 @@ def run_judge(judge: Judge, data: Data, *, task: str, fields: Mapping[str, str] 
 
 def score(data: Data, *, judge: str | Backend = "local", model: str | None = None, rubric: str = DEFAULT_RUBRIC,
           scale: str | Scale = "1-5", explain: bool = False, protocol: Protocol | None = None,
+          samples: int | None = None, temperature: float = 0.7, jury: Sequence[str | Backend] | None = None,
+          aggregate: str = "mean", weights: str | Path | JuryWeights | None = None,
           **run_options: Any) -> RunResult:
     """Grade each item's response on ``scale`` against ``rubric``.
 
@@ -59,20 +65,31 @@ def score(data: Data, *, judge: str | Backend = "local", model: str | None = Non
     and a confidence. ``run_options``: fields, preset, label_map, limit, store,
     concurrency, name, resume, progress (see ``run_judge``).
     """
-    the_judge = Judge(_backend(judge, model), protocol or PointwiseProtocol(rubric, scale), Single(), explain)
+    strategy = SelfConsistency(samples, temperature) if samples else Single()
+    the_judge = _judge(judge, model, protocol or PointwiseProtocol(rubric, scale), strategy, explain, jury, aggregate,
+                       weights)
     return run_judge(the_judge, data, task="score", **run_options)
 
 
 def compare(data: Data, *, judge: str | Backend = "local", model: str | None = None,
             criteria: str = DEFAULT_CRITERIA, swap: bool = True, allow_tie: bool = False, explain: bool = False,
-            protocol: Protocol | None = None, **run_options: Any) -> RunResult:
+            protocol: Protocol | None = None,
+            samples: int | None = None, temperature: float = 0.7, jury: Sequence[str | Backend] | None = None,
+            aggregate: str = "mean", weights: str | Path | JuryWeights | None = None,
+            **run_options: Any) -> RunResult:
     """Compare each item's two responses (A, B): P(A), P(B), P(tie) and a preference.
 
     Both orders run by default and their probabilities are averaged, which
     removes position bias; ``swap=False`` runs the given order only.
+    ``samples=K`` (self-consistency) samples K answers per order at
+    ``temperature`` instead of reading log-probabilities. ``jury=["local",
+    "local:1.5b"]`` judges with every listed judge and aggregates (``aggregate``
+    mean | majority | learned with ``weights``; see ``jurist.strategies.jury``).
     """
     the_protocol = protocol or PairwiseProtocol(criteria, allow_tie=allow_tie)
-    the_judge = Judge(_backend(judge, model), the_protocol, Swap() if swap else Single(), explain)
+    strategy = (SelfConsistency(samples, temperature, (0, 1) if swap else (0,)) if samples
+                else Swap() if swap else Single())
+    the_judge = _judge(judge, model, the_protocol, strategy, explain, jury, aggregate, weights)
     return run_judge(the_judge, data, task="compare", **run_options)
 
 def check(data: Data, *, checklist: str | Path | Sequence[Any] | None = None, judge: str | Backend = "local",
@@ -116,3 +133,35 @@ def correct(data: Data, *, reference: str = "shown", judge: str | Backend = "loc
     protocol = ReferenceProtocol(reference, template=template, max_revision_tokens=max_revision_tokens)  # type: ignore[arg-type]
     the_judge = Judge(_backend(judge, model), protocol)
     return run_judge(the_judge, data, task="score", **run_options)
+
+
+def _judge(judge: str | Backend, model: str | None, protocol: Protocol, strategy: Any, explain: bool,
+           jury: Sequence[str | Backend] | None, aggregate: str, weights: str | Path | JuryWeights | None,
+           flag_threshold: float | None = None) -> Judge | Jury:
+    """One judge, or with ``jury`` a Jury of one Judge per listed backend (same protocol and strategy)."""
+    if not jury:
+        return Judge(_backend(judge, model), protocol, strategy, explain)
+    loaded = JuryWeights.load(weights) if isinstance(weights, (str, Path)) else weights
+    members = [Judge(_backend(member, model), protocol, strategy, explain) for member in jury]
+    return Jury(members, aggregate, loaded, flag_threshold)  # type: ignore[arg-type]
+
+
+def rank(data: Data, *, judge: str | Backend = "local", model: str | None = None, criteria: str | None = None,
+         orders: int | None = None, samples: int | None = None, temperature: float = 0.7,
+         protocol: Protocol | None = None, **run_options: Any) -> RunResult:
+    """Rank each item's candidates (2..26): P(best) per candidate, a ranking, and its uncertainty.
+
+    ``data`` rows have ``input`` and ``candidates`` (a list) or ``response_1``,
+    ``response_2``, ... columns; an optional ``label`` is the 0-based index of
+    the best candidate or a full ranking (indices, best first). The judge sees
+    ``orders`` permutations (default N: every candidate once in every slot);
+    each verdict's ``ranking`` lists candidate indices best first,
+    ``distribution`` the mean P(best) per candidate, ``metadata["p_best"]`` and
+    ``metadata["rank_interval"]`` a bootstrap over the orders. ``samples=K``
+    reads each order from K sampled answers instead of log-probabilities.
+    """
+    from jurist.protocols.listwise import DEFAULT_CRITERIA as RANK_CRITERIA
+
+    the_protocol = protocol or ListwiseProtocol(criteria or RANK_CRITERIA)
+    strategy = Permutations(orders, samples=samples, temperature=temperature)
+    return run_judge(Judge(_backend(judge, model), the_protocol, strategy), data, task="rank", **run_options)

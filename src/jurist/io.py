@@ -135,7 +135,7 @@ __all__ = [
     "write_parquet",
 ]
 
-Task = Literal["score", "compare"]
+Task = Literal["score", "compare", "rank"]
 Unit = Literal["line", "record"]
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
@@ -531,7 +531,7 @@ class _Spec:
 
 
 def _canonical_fields(task: Task) -> tuple[str, ...]:
-    responses = ("response",) if task == "score" else ("response_a", "response_b")
+    responses = {"score": ("response",), "compare": ("response_a", "response_b"), "rank": ("candidates",)}[task]
     return ("id", "input", *responses, "reference", "label", "metadata", *MEDIA_FIELDS, "checklist")
 
 
@@ -611,6 +611,40 @@ def _checklist(value: Any) -> list[Any]:
     return _as_list(value, "checklist")
 
 
+def _rank_candidates(get: Callable[[str], tuple[Any, str]]) -> list[str]:
+    """Task "rank": a ``candidates`` list, or the columns ``response_1``, ``response_2``, ... (consecutive)."""
+    listed, where = get("candidates")
+    if listed is not _MISSING and listed is not None:
+        values = _as_list(listed, "candidates")
+        names = [f"candidates[{i}]" for i in range(len(values))]
+    else:
+        values, names = [], []
+        while (value := get(f"response_{len(values) + 1}")[0]) is not _MISSING and value is not None:
+            values.append(value)
+            names.append(f"response_{len(values)}")
+        if not values:
+            raise _RowError("candidates", "missing" + where + " (a list, or columns response_1, response_2, ...)")
+    if len(values) < 2:
+        raise _RowError(names[0] if names else "candidates", f"a ranking needs at least 2 candidates, got {len(values)}")
+    return [_text(value, name) for value, name in zip(values, names, strict=True)]
+
+
+def _rank_label(value: Any, n: int) -> tuple[str, list[int] | None]:
+    """Task "rank": the 0-based index of the best candidate, or a full ranking (indices, best first)."""
+    if isinstance(value, str) and value.strip().lstrip("[").strip():
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise _RowError("label", f"expected a candidate index or a list of indices, got {value!r}") from None
+    if isinstance(value, (list, tuple)):
+        if sorted(value) != list(range(n)) or any(isinstance(v, bool) for v in value):
+            raise _RowError("label", f"a full ranking lists each candidate index 0..{n - 1} once, got {list(value)}")
+        return str(value[0]), [int(v) for v in value]
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < n:
+        raise _RowError("label", f"expected the 0-based index of the best candidate (0..{n - 1}), got {value!r}")
+    return str(value), None
+
+
 def _build_item(raw: _Raw, spec: _Spec, source: Source) -> Item:
     record = raw.record
     assert record is not None
@@ -638,7 +672,7 @@ def _build_item(raw: _Raw, spec: _Spec, source: Source) -> Item:
     if not text.strip():
         raise _RowError("input", "empty")
     names = ("response",) if spec.task == "score" else ("response_a", "response_b")
-    candidates = [required(name) for name in names]
+    candidates = _rank_candidates(get) if spec.task == "rank" else [required(name) for name in names]
 
     reference, _ = get("reference")
     reference = None if reference is _MISSING or _is_blank(reference) else _text(reference, "reference")
@@ -647,8 +681,11 @@ def _build_item(raw: _Raw, spec: _Spec, source: Source) -> Item:
     checklist, _ = get("checklist")
 
     label, _ = get("label")
+    label_ranking = None
     if label is _MISSING or _is_blank(label):
         label = None
+    elif spec.task == "rank":
+        label, label_ranking = _rank_label(label, len(candidates))
     elif spec.task == "compare":
         label = _compare_label(label, spec.label_map)
     else:
@@ -661,6 +698,8 @@ def _build_item(raw: _Raw, spec: _Spec, source: Source) -> Item:
     if raw.group is not None:
         metadata["group"] = raw.group
     metadata.update(derived.get("metadata", {}))
+    if label_ranking is not None:  # the human ranking, best first; ``label`` holds its first entry
+        metadata["label_ranking"] = label_ranking
     if explicit is not _MISSING and not _is_blank(explicit):
         metadata.update(_metadata(explicit))
     if checklist is not _MISSING and not _is_blank(checklist):
@@ -697,8 +736,8 @@ def _resolve(
             task = chosen.task
         elif task != chosen.task:
             raise JuristInputError(f"preset {preset!r} is for task {chosen.task!r}, not {task!r}")
-    if task not in ("score", "compare"):
-        raise JuristInputError(f"task must be 'score' or 'compare', got {task!r}")
+    if task not in ("score", "compare", "rank"):
+        raise JuristInputError(f"task must be 'score' or 'compare' (or 'rank'), got {task!r}")
     canonical = _canonical_fields(task)  # type: ignore[arg-type]
     unknown = sorted(set(fields or {}) - set(canonical))
     if unknown:

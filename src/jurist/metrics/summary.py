@@ -18,7 +18,7 @@ from jurist.metrics.agreement import accuracy, cohen_kappa, kendall, pearson, sp
 from jurist.metrics.uncertainty import Estimate, bootstrap, wilson_interval
 from jurist.types import Judgment, Preference
 
-__all__ = ["CompareSummary", "Counts", "ScoreSummary", "compare_summary", "score_summary"]
+__all__ = ["CompareSummary", "Counts", "RankSummary", "ScoreSummary", "compare_summary", "rank_summary", "score_summary"]
 
 PREFERENCES: tuple[Preference, ...] = ("A", "B", "tie")
 _CORRELATIONS = {"spearman": spearman, "kendall": kendall, "pearson": pearson}
@@ -250,3 +250,69 @@ def compare_summary(
             "per_order_accuracy": per_order,
         }
     )
+
+
+class RankSummary(BaseModel):
+    """Summary of listwise rankings.
+
+    ``views_agree`` is the mean share of permutations whose own best candidate is
+    the aggregate's; ``confidence`` the mean P(best) of the chosen candidate. With
+    labels: ``top1_accuracy`` (the judge's best is the labelled best, over
+    ``n_labeled`` items) and, for items with a full human ranking
+    (``metadata["label_ranking"]``), ``kendall_tau``: the mean over items of
+    Kendall's tau between the judge's and the human ranking, with a bootstrap CI
+    over items.
+    """
+
+    counts: Counts
+    views_agree: Estimate
+    confidence: Estimate
+    n_labeled: int = 0
+    top1_accuracy: Estimate | None = None
+    n_ranked: int = 0
+    kendall_tau: Estimate | None = None
+
+    def rows(self) -> list[tuple[str, str]]:
+        rows = [*self.counts.rows(), ("orders agree on the best", str(self.views_agree)),
+                ("mean P(best)", str(self.confidence))]
+        if self.top1_accuracy is not None:
+            rows += [("labelled", str(self.n_labeled)), ("top-1 accuracy", str(self.top1_accuracy))]
+        if self.kendall_tau is not None:
+            rows.append((f"Kendall tau vs human ranking ({self.n_ranked} items)", str(self.kendall_tau)))
+        return rows
+
+
+def rank_summary(
+    judgments: Sequence[Judgment],
+    *,
+    n_resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int | None = 0,
+) -> RankSummary:
+    """Counts, agreement across orders, top-1 accuracy and Kendall tau against human rankings."""
+    from scipy.stats import kendalltau
+
+    opts: dict[str, Any] = {"n_resamples": n_resamples, "confidence": confidence, "seed": seed}
+    scored = [j for j in judgments if j.verdict.ok and j.verdict.ranking]
+    agree = [float(j.verdict.metadata["views_agree"]) for j in scored if "views_agree" in j.verdict.metadata]
+    conf = [j.verdict.confidence for j in scored if j.verdict.confidence is not None]
+    summary = RankSummary(counts=Counts.of(judgments), views_agree=bootstrap(_mean, agree, vectorized=True, **opts),
+                          confidence=bootstrap(_mean, conf, vectorized=True, **opts))
+    labelled = [j for j in scored if j.label is not None]
+    if labelled:
+        summary.n_labeled = len(labelled)
+        summary.top1_accuracy = accuracy([j.verdict.top_label for j in labelled], [str(j.label) for j in labelled],
+                                         **opts)
+    taus = []
+    for j in scored:
+        human = j.metadata.get("label_ranking")
+        if isinstance(human, list) and sorted(human) == sorted(j.verdict.ranking or []):
+            judge_rank = {c: r for r, c in enumerate(j.verdict.ranking or [])}
+            human_rank = {c: r for r, c in enumerate(human)}
+            tau = kendalltau([judge_rank[c] for c in human], [human_rank[c] for c in human]).statistic
+            if math.isfinite(tau):
+                taus.append(float(tau))
+    if taus:
+        summary.n_ranked = len(taus)
+        summary.kendall_tau = bootstrap(_mean, taus, vectorized=True, **opts)
+    return summary
