@@ -565,7 +565,7 @@ def _image_ref(value: Any, name: str, base: Path) -> str:
             raise _RowError(name, "a data URI must look like data:image/png;base64,...")
         return value
     path = Path(value).expanduser()
-    path = path if path.is_absolute() else base / path
+    path = path if path.is_absolute() else base.resolve() / path  # absolute: the item works from any directory
     if not path.is_file():
         raise _RowError(name, f"no image file {value!r} (looked for {path})")
     return str(path)
