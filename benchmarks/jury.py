@@ -15,6 +15,14 @@ regression on each judge's log-odds) evaluated by K-fold cross-validation:
 fitted on K-1 folds, scored on the held-out fold, never in-sample.
 
     .venv/bin/python benchmarks/jury.py [--folds 10] [--repeats 20]
+
+``--verify N`` also runs the jury of the two embedded judges through the engine
+on the first N items (it loads both models: run it under the model lock). The
+completions of both stored runs are copied into a scratch store first, so if the
+rendered requests are unchanged the run makes 0 model calls, and its verdicts
+must equal the aggregates computed here.
+
+    flock /tmp/jurist-model.lock .venv/bin/python benchmarks/jury.py --verify 10
 """
 
 from __future__ import annotations
@@ -62,7 +70,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--folds", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=20, help="CV repeats with different fold splits")
+    parser.add_argument("--verify", type=int, default=0, help="run the jury through the engine on N items")
     args = parser.parse_args()
+    if args.verify:
+        return verify(args.verify)
 
     loaded = {name: load(*where) for name, where in RUNS.items()}
     identities = [{k: v for k, v in judge.items() if k != "judge"} for judge, _ in loaded.values()]
@@ -122,6 +133,44 @@ def main() -> None:
         for name, pred in {"jury mean": [mean[k].preference for k in range(n)], **alone}.items():
             est = accuracy([pred[k] for k in idx], [labels[k] for k in idx], n_resamples=5000)
             print(f"    {name:<12} {est.value:.3f} [{est.low:.3f}, {est.high:.3f}]")
+
+
+def verify(n: int) -> None:
+    """The engine's jury on the first n items, answered from the two stored runs' completions."""
+    import sqlite3
+    import tempfile
+
+    from jurist.backends import resolve_backend
+    from jurist.engine import Engine
+    from jurist.io import load_items
+    from jurist.judge import Judge
+    from jurist.protocols import PairwiseProtocol
+    from jurist.strategies.jury import Jury
+
+    scratch = Path(tempfile.mkdtemp()) / "jury.db"
+    store = Store(str(scratch))
+    store.close()
+    with sqlite3.connect(scratch) as db:
+        for path, _ in RUNS.values():
+            db.execute("ATTACH DATABASE ? AS src", (str(path),))
+            db.execute("INSERT OR IGNORE INTO completions SELECT * FROM src.completions")
+            db.commit()
+            db.execute("DETACH DATABASE src")
+    items = load_items("/work/shared/datasets/mt_bench/human_pairwise_nontie_200_llmbar.json", preset="llmbar",
+                       limit=n).items
+    protocol = PairwiseProtocol()
+    jury = Jury([Judge(resolve_backend("local"), protocol), Judge(resolve_backend("local:1.5b"), protocol)])
+    result = Engine(jury, Store(str(scratch))).run(items)
+    print(f"engine jury on {len(items)} items: model calls {result.stats['model_calls']}, "
+          f"cache hits {result.stats['cache_hits']}")
+    stored = {name: load(*where)[1] for name, where in RUNS.items()}
+    same = 0
+    for judgment in result.judgments:
+        parts = [stored[m][judgment.item_id].verdict for m in RUNS]
+        expected = aggregate(parts, jury.specs, "mean")
+        same += abs(expected.p_a - judgment.verdict.p_a) < 1e-9 and expected.preference == judgment.verdict.preference
+    print(f"verdicts equal to the aggregate of the stored runs: {same} of {len(result.judgments)}")
+    print("\n".join(f"  {name}: {value}" for name, value in result.summary().rows()))
 
 
 if __name__ == "__main__":

@@ -197,3 +197,46 @@ def test_jury_of_the_two_local_judges_on_the_cli(tmp_path):
         assert v.ok and len(v.parts) == 2 and all(p.ok and len(p.parts) == 2 for p in v.parts)
         assert v.p_a == pytest.approx((v.parts[0].p_a + v.parts[1].p_a) / 2)
         assert isinstance(v.metadata["flagged"], bool)
+
+
+def test_jury_fit_then_learned_jury_on_the_cli_with_two_http_judges(tmp_path):
+    """Two OpenAI-compatible judges on loopback: one reads quality, one answers at random."""
+    import random
+
+    from jurist.testing import MockOpenAIServer
+
+    def informative(messages):
+        text = messages[-1]["content"]
+        good_first = text.index("GOOD") < text.index("POOR")
+        return {"A": 0.8, "B": 0.2} if good_first else {"A": 0.2, "B": 0.8}
+
+    def noisy(messages):
+        p = random.Random(messages[-1]["content"]).uniform(0.05, 0.95)
+        return {"A": p, "B": 1 - p}
+
+    golden = tmp_path / "golden.jsonl"
+    rows = []
+    for k in range(30):
+        good, poor = f"GOOD answer {k}", f"POOR answer {k}"
+        a_good = k % 3 != 0
+        rows.append({"id": f"g{k}", "input": f"question {k}", "response_a": good if a_good else poor,
+                     "response_b": poor if a_good else good, "label": "A" if a_good else "B"})
+    golden.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    weights = tmp_path / "weights.json"
+    runner = CliRunner()
+    with MockOpenAIServer(informative) as one, MockOpenAIServer(noisy) as two:
+        jury = f"{one.base_url},{two.base_url}"
+        fitted = runner.invoke(app, ["jury-fit", str(golden), "--jury", jury, "--model", "m", "--out", str(weights),
+                                     "--store", str(tmp_path / "r.db")])
+        assert fitted.exit_code == 0, fitted.output
+        assert "5-fold CV" in fitted.output and "golden items used" in fitted.output
+        loaded = JuryWeights.load(weights)
+        assert loaded.n == 30 and loaded.coef[0] > 3 * abs(loaded.coef[1])
+        used = runner.invoke(app, ["compare", str(golden), "--jury", jury, "--model", "m", "--aggregate", "learned",
+                                   "--weights", str(weights), "--store", str(tmp_path / "r.db")])
+        assert used.exit_code == 0, used.output
+        assert "accuracy" in used.output and "0 / 120" in used.output  # every request came from the cache
+        swapped = runner.invoke(app, ["compare", str(golden), "--jury", f"{two.base_url},{one.base_url}",
+                                      "--model", "m", "--aggregate", "learned", "--weights", str(weights),
+                                      "--store", str(tmp_path / "r.db")])
+        assert swapped.exit_code == 2 and "fitted for the jury" in " ".join(swapped.output.split())

@@ -11,10 +11,13 @@ from jurist.engine import Engine, EngineConfig, RunResult, Store
 from jurist.io import load_items
 from jurist.judge import Judge
 from jurist.protocols import PairwiseProtocol, PointwiseProtocol, Protocol, Scale
+from jurist.protocols.dimensions import Dimension, DimensionSet, DimensionsProtocol, load_dimension_set
 from jurist.protocols.listwise import ListwiseProtocol
 from jurist.protocols.pairwise import DEFAULT_CRITERIA
 from jurist.protocols.pointwise import DEFAULT_RUBRIC
+from jurist.protocols.templating import Example, check_template, load_examples, load_template
 from jurist.strategies import Single, Swap
+from jurist.strategies.dimensions import Dimensions
 from jurist.strategies.jury import Jury, JuryWeights
 from jurist.strategies.permutations import Permutations
 from jurist.strategies.self_consistency import SelfConsistency
@@ -52,28 +55,99 @@ def run_judge(judge: Judge, data: Data, *, task: str, fields: Mapping[str, str] 
     return result
 
 
+DimensionsSpec = str | Path | DimensionSet | Sequence[Dimension] | Mapping[str, str]
+TemplateSource = str | Path
+ExamplesSource = str | Path | Sequence[Example]
+
+
+def _template(template: TemplateSource | None) -> str | None:
+    if template is None:
+        return None
+    text, origin = load_template(template)
+    return text
+
+
+def _examples(examples: ExamplesSource | None, task: str) -> list[Example]:
+    if examples is None:
+        return []
+    if isinstance(examples, (str, Path)):
+        return load_examples(examples, task)
+    return list(examples)
+
+
+def score_protocol(rubric: str = DEFAULT_RUBRIC, scale: str | Scale = "1-5", *, dimensions: DimensionsSpec | None = None,
+                   template: TemplateSource | None = None, examples: ExamplesSource | None = None) -> Protocol:
+    """The protocol ``score`` runs: pointwise, or one pointwise judge per rubric dimension.
+
+    ``dimensions``: a built-in set name (``summeval``, ``topical_chat``), a JSON/TOML
+    file, a DimensionSet, Dimensions, or ``{name: rubric}`` (each on ``scale``).
+    ``template``: a template file or built-in name; ``examples``: a JSONL file of
+    worked examples (or Examples). A template that the protocol cannot render is
+    a ``TemplateError`` here, before any model call.
+    """
+    text, shots = _template(template), _examples(examples, "score")
+    if dimensions is None:
+        protocol: Protocol = PointwiseProtocol(rubric, scale, text, examples=shots)
+    else:
+        if isinstance(dimensions, (str, Path)):
+            the_set = load_dimension_set(dimensions)
+        elif isinstance(dimensions, DimensionSet):
+            the_set = dimensions
+        elif isinstance(dimensions, Mapping):
+            the_set = DimensionSet(tuple(Dimension.make(n, r, scale) for n, r in dimensions.items()))
+        else:
+            the_set = DimensionSet(tuple(dimensions))
+        protocol = DimensionsProtocol(the_set, text, examples=shots)
+    if text is not None:
+        check_template(text, str(template), protocol)
+    return protocol
+
+
+def compare_protocol(criteria: str = DEFAULT_CRITERIA, allow_tie: bool = False, *,
+                     template: TemplateSource | None = None, examples: ExamplesSource | None = None) -> Protocol:
+    """The protocol ``compare`` runs, with an optional template file and few-shot examples."""
+    text = _template(template)
+    protocol = PairwiseProtocol(criteria, allow_tie=allow_tie, template=text, examples=_examples(examples, "compare"))
+    if text is not None:
+        check_template(text, str(template), protocol)
+    return protocol
+
+
 def score(data: Data, *, judge: str | Backend = "local", model: str | None = None, rubric: str = DEFAULT_RUBRIC,
           scale: str | Scale = "1-5", explain: bool = False, protocol: Protocol | None = None,
-          samples: int | None = None, temperature: float = 0.7, jury: Sequence[str | Backend] | None = None,
-          aggregate: str = "mean", weights: str | Path | JuryWeights | None = None,
-          **run_options: Any) -> RunResult:
+          dimensions: DimensionsSpec | None = None, template: TemplateSource | None = None,
+          examples: ExamplesSource | None = None, samples: int | None = None, temperature: float = 0.7,
+          jury: Sequence[str | Backend] | None = None, aggregate: str = "mean",
+          weights: str | Path | JuryWeights | None = None, **run_options: Any) -> RunResult:
     """Grade each item's response on ``scale`` against ``rubric``.
 
     ``data`` is a JSONL/CSV/Parquet path (fields ``id``, ``input``, ``response``,
     optional ``reference``, ``label``, ``metadata``; see ``jurist.io``) or Items.
     Each verdict holds the expected score, the most likely score, the distribution
-    and a confidence. ``run_options``: fields, preset, label_map, limit, store,
-    concurrency, name, resume, progress (see ``run_judge``).
+    and a confidence. With ``dimensions`` (see ``score_protocol``), each verdict's
+    ``dimensions`` holds one such verdict per dimension. ``template`` and
+    ``examples`` replace the built-in template and add few-shot examples.
+    ``run_options``: fields, preset, label_map, limit, store, concurrency, name,
+    resume, progress (see ``run_judge``).
     """
-    strategy = SelfConsistency(samples, temperature) if samples else Single()
-    the_judge = _judge(judge, model, protocol or PointwiseProtocol(rubric, scale), strategy, explain, jury, aggregate,
-                       weights)
+    the_protocol = protocol or score_protocol(rubric, scale, dimensions=dimensions, template=template,
+                                              examples=examples)
+    if isinstance(the_protocol, DimensionsProtocol):
+        if explain:
+            raise ValueError("explain is not available with dimensions (one rationale per dimension is not built)")
+        strategy: Single | Dimensions = Dimensions(the_protocol)
+    else:
+        strategy = SelfConsistency(samples, temperature) if samples else Single()  # type: ignore[assignment]
+    if samples and not isinstance(strategy, SelfConsistency):
+        raise ValueError("samples (self-consistency) is not available with dimensions")
+    the_judge = _judge(judge, model, the_protocol, strategy, explain, jury, aggregate, weights)
     return run_judge(the_judge, data, task="score", **run_options)
 
 
 def compare(data: Data, *, judge: str | Backend = "local", model: str | None = None,
             criteria: str = DEFAULT_CRITERIA, swap: bool = True, allow_tie: bool = False, explain: bool = False,
-            protocol: Protocol | None = None,
+            protocol: Protocol | None = None, template: TemplateSource | None = None,
+            examples: ExamplesSource | None = None,
             samples: int | None = None, temperature: float = 0.7, jury: Sequence[str | Backend] | None = None,
             aggregate: str = "mean", weights: str | Path | JuryWeights | None = None,
             **run_options: Any) -> RunResult:
@@ -86,11 +160,12 @@ def compare(data: Data, *, judge: str | Backend = "local", model: str | None = N
     "local:1.5b"]`` judges with every listed judge and aggregates (``aggregate``
     mean | majority | learned with ``weights``; see ``jurist.strategies.jury``).
     """
-    the_protocol = protocol or PairwiseProtocol(criteria, allow_tie=allow_tie)
+    the_protocol = protocol or compare_protocol(criteria, allow_tie, template=template, examples=examples)
     strategy = (SelfConsistency(samples, temperature, (0, 1) if swap else (0,)) if samples
                 else Swap() if swap else Single())
     the_judge = _judge(judge, model, the_protocol, strategy, explain, jury, aggregate, weights)
     return run_judge(the_judge, data, task="compare", **run_options)
+
 
 def check(data: Data, *, checklist: str | Path | Sequence[Any] | None = None, judge: str | Backend = "local",
           model: str | None = None, template: str | None = None, **run_options: Any) -> RunResult:

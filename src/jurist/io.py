@@ -916,7 +916,17 @@ def _judgment_row(judgment: Judgment) -> dict[str, Any]:
         "cached": judgment.cached,
         "metadata": json.dumps(judgment.metadata, ensure_ascii=False, default=str),
         "verdict": v.model_dump_json(),
+        **_dimension_columns(v),
     }
+
+
+def _dimension_columns(v: Any) -> dict[str, Any]:
+    """One score and one top-label column per rubric dimension (``score_<name>``, ``top_<name>``)."""
+    columns: dict[str, Any] = {}
+    for name, part in v.dimensions.items():
+        columns[f"score_{name}"] = part.score
+        columns[f"top_{name}"] = part.top_label
+    return columns
 
 
 def _output_format(path: str | os.PathLike[str]) -> str:

@@ -48,6 +48,10 @@ from jurist.protocols.base import Protocol
 from jurist.protocols.pairwise import DEFAULT_CRITERIA, PairwiseProtocol
 from jurist.protocols.pointwise import DEFAULT_RUBRIC, PointwiseProtocol
 from jurist.strategies import Single, Strategy, Swap
+from jurist.cli import templates
+from jurist.cli.templates import DimensionOpt, DimensionsOpt, ExamplesOpt, TemplateOpt
+from jurist.protocols.dimensions import DimensionsProtocol
+from jurist.strategies.dimensions import Dimensions
 from jurist.cli.jury import AggregateOpt, JuryOpt, SamplesOpt, TemperatureOpt, WeightsOpt, sampling_strategy
 
 
@@ -105,6 +109,8 @@ def run_job(source: DataSource, protocol: Protocol, job: JobOptions, strategy: S
     if job.calibration is not None:
         result = _apply_calibration(result, job.calibration, job.store)
     print_summary(result, f"jurist {source.task} · {backend.spec} · run {result.run.id}")
+    if isinstance(protocol, DimensionsProtocol):
+        templates.print_dimensions(result.judgments, protocol.names)
     _write_outputs(source, job, result)
     if result.run.status != "finished":
         raise typer.Exit(1)
@@ -222,14 +228,21 @@ def score(
     cascade: CascadeOpt = None, calibration: CalibrationOpt = None, vision: VisionOpt = False,
     jury: JuryOpt = None, aggregate: AggregateOpt = "mean", weights: WeightsOpt = None,
     samples: SamplesOpt = None, temperature: TemperatureOpt = 0.7,
+    dimension: DimensionOpt = None, dimensions: DimensionsOpt = None,
+    template: TemplateOpt = None, examples: ExamplesOpt = None,
 ) -> None:
     """Grade each response on a scale: expected score, most likely score, distribution, confidence."""
     strategy = sampling_strategy(samples, temperature, (0,)) or Single()
-    try:
-        protocol = PointwiseProtocol(text_or_file(rubric), scale)
-    except ValueError as error:
-        raise typer.BadParameter(str(error)) from error
-    run_job(DataSource(data, "score", field, preset, label_map, limit), protocol,
+    source = DataSource(data, "score", field, preset, label_map, limit)
+    protocol = templates.score_protocol(source, rubric, scale, dimension, dimensions, template, examples)
+    if isinstance(protocol, DimensionsProtocol):
+        unsupported = [name for name, used in (("--explain", explain), ("--engine ray", engine != "local"),
+                                               ("--cascade", cascade), ("--jury", jury), ("--samples", samples))
+                       if used]
+        if unsupported:
+            fail(f"{', '.join(unsupported)}: not available with --dimension/--dimensions")
+        strategy = Dimensions(protocol)
+    run_job(source, protocol,
             JobOptions(judge, model, explain, out_path, report, store, concurrency, name, resume, engine,
                        ray_address, cascade, calibration, vision=vision, jury=jury, aggregate=aggregate,
                        weights=weights), strategy)
@@ -251,11 +264,13 @@ def compare(
     cascade: CascadeOpt = None, calibration: CalibrationOpt = None, vision: VisionOpt = False,
     jury: JuryOpt = None, aggregate: AggregateOpt = "mean", weights: WeightsOpt = None,
     samples: SamplesOpt = None, temperature: TemperatureOpt = 0.7,
+    template: TemplateOpt = None, examples: ExamplesOpt = None,
 ) -> None:
     """Compare two responses: P(A), P(B), P(tie), a preference, and whether both orders agreed."""
-    protocol = PairwiseProtocol(text_or_file(criteria), allow_tie=tie)
+    source = DataSource(data, "compare", field, preset, label_map, limit)
+    protocol = templates.compare_protocol(source, criteria, tie, template, examples)
     strategy = sampling_strategy(samples, temperature, (0, 1) if swap else (0,)) or (Swap() if swap else Single())
-    run_job(DataSource(data, "compare", field, preset, label_map, limit), protocol,
+    run_job(source, protocol,
             JobOptions(judge, model, explain, out_path, report, store, concurrency, name, resume, engine,
                        ray_address, cascade, calibration, vision=vision, jury=jury, aggregate=aggregate,
                        weights=weights), strategy)

@@ -24,6 +24,7 @@ from jurist.cli.common import (
     FieldOpt,
     LabelMapOpt,
     LimitOpt,
+    ModelOpt,
     PresetOpt,
     StoreOpt,
     app,
@@ -145,6 +146,7 @@ def jury_fit(
     rubric: Annotated[Optional[str], typer.Option(help="score: the rubric (or @FILE) used later.")] = None,
     scale: Annotated[str, typer.Option(help="score: the scale used later.")] = "1-5",
     folds: Annotated[int, typer.Option(help="Report held-out accuracy by K-fold cross-validation (0: skip).")] = 5,
+    model: ModelOpt = None,
     field: FieldOpt = None, preset: PresetOpt = None, label_map: LabelMapOpt = None, limit: LimitOpt = None,
     store: StoreOpt = DEFAULT_STORE, concurrency: ConcurrencyOpt = None,
 ) -> None:
@@ -163,7 +165,7 @@ def jury_fit(
                               else PointwiseProtocol(text_or_file(rubric or DEFAULT_RUBRIC), scale))
     except ValueError as error:
         raise typer.BadParameter(str(error)) from error
-    the_jury = build_jury(jury, None, protocol, None, False)
+    the_jury = build_jury(jury, model, protocol, None, False)
     source = DataSource(golden, task, field, preset, label_map, limit)
     try:
         result = run_judge(the_jury, source.path, task=task, fields=source.fields,  # type: ignore[arg-type]

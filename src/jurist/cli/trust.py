@@ -65,6 +65,8 @@ def meta(
                                                                 "temperature, platt or isotonic.")] = None,
     save_calibration: Annotated[Optional[Path], typer.Option(help="Where to save it (for --calibration).")] = None,
     store: StoreOpt = DEFAULT_STORE,
+    dimension: Annotated[Optional[str], typer.Option(help="With rubric dimensions: evaluate this dimension's "
+                                                          "verdicts (pair with --labels naming its human score).")] = None,
 ) -> None:
     """Trust the judge: agreement with humans (and the human ceiling), calibration, consistency, with 95% CIs."""
     import json as _json
@@ -74,6 +76,13 @@ def meta(
     judgments = _load_verdicts(verdicts, store)
     if not judgments:
         fail(f"no judgments in {verdicts}")
+    if dimension is not None:
+        from jurist.strategies.dimensions import dimension_judgments
+
+        try:
+            judgments = dimension_judgments(judgments, dimension)
+        except ValueError as error:
+            fail(error)
     if binning not in ("uniform", "quantile"):
         raise typer.BadParameter(f"--binning {binning!r}: expected uniform or quantile")
     report = meta_report(judgments, labels=labels, group=group, n_bins=bins, binning=binning)  # type: ignore[arg-type]

@@ -7,7 +7,8 @@ verdicts of both views can be combined directly.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from jurist.protocols.base import (
     Protocol,
@@ -17,7 +18,11 @@ from jurist.protocols.base import (
     render_chat,
     text_hash,
 )
-from jurist.types import Completion, CompletionRequest, Item, Preference, Verdict
+from jurist.protocols.templating import check_examples, examples_identity, few_shot
+from jurist.types import Completion, CompletionRequest, Item, Message, Preference, Verdict
+
+if TYPE_CHECKING:
+    from jurist.protocols.templating import Example
 
 DEFAULT_CRITERIA = (
     "Prefer the response that follows the instruction more faithfully and is more helpful, "
@@ -40,11 +45,15 @@ class PairwiseProtocol(Protocol):
     version = "1"
     views = (0, 1)
 
-    def __init__(self, criteria: str = DEFAULT_CRITERIA, allow_tie: bool = False, template: str | None = None):
+    def __init__(self, criteria: str = DEFAULT_CRITERIA, allow_tie: bool = False, template: str | None = None,
+                 examples: Sequence[Example] = ()):
         self.criteria = criteria
         self.allow_tie = allow_tie
         self.template = template if template is not None else builtin_template("pairwise.j2")
         self.labels = ["A", "B", "tie"] if allow_tie else ["A", "B"]
+        # few-shot examples, shown in their own order in both views (the same prefix for every request)
+        self.examples = check_examples(examples, self.labels)
+        self._shots: list[tuple[list[Message], str]] | None = None
 
     @property
     def identity(self) -> dict[str, Any]:
@@ -54,21 +63,22 @@ class PairwiseProtocol(Protocol):
             "allow_tie": self.allow_tie,
             "criteria_hash": text_hash(self.criteria),
             "template_hash": text_hash(self.template),
+            **examples_identity(self.examples),
         }
+
+    def _messages(self, item: Item, first: str, second: str) -> list[Message]:
+        return render_chat(self.template, input=item.input, response_a=first, response_b=second,
+                           reference=item.reference, criteria=self.criteria, allow_tie=self.allow_tie)
 
     def render(self, item: Item, view: int = 0) -> CompletionRequest:
         if len(item.candidates) != 2:
             raise ValueError(f"item {item.id}: a pairwise comparison needs exactly 2 candidates, got {len(item.candidates)}")
         first, second = item.candidates if view == 0 else reversed(item.candidates)
-        messages = render_chat(
-            self.template,
-            input=item.input,
-            response_a=first,
-            response_b=second,
-            reference=item.reference,
-            criteria=self.criteria,
-            allow_tie=self.allow_tie,
-        )
+        messages = self._messages(item, first, second)
+        if self.examples:
+            if self._shots is None:
+                self._shots = [(self._messages(e.item, *e.item.candidates), e.answer) for e in self.examples]
+            messages = few_shot(messages, self._shots)
         return CompletionRequest(messages=messages, labels=list(self.labels), max_tokens=2)
 
     def read(self, completion: Completion, view: int = 0) -> Verdict:

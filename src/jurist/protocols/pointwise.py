@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jurist.protocols.base import (
     Protocol,
@@ -14,7 +15,11 @@ from jurist.protocols.base import (
     render_chat,
     text_hash,
 )
-from jurist.types import Completion, CompletionRequest, Item, Verdict
+from jurist.protocols.templating import examples_identity, few_shot
+from jurist.types import Completion, CompletionRequest, Item, Message, Verdict
+
+if TYPE_CHECKING:
+    from jurist.protocols.templating import Example
 
 DEFAULT_RUBRIC = (
     "How well does the response follow the instruction? Consider correctness, helpfulness, "
@@ -67,10 +72,18 @@ class PointwiseProtocol(Protocol):
     kind = "score"
     version = "1"
 
-    def __init__(self, rubric: str = DEFAULT_RUBRIC, scale: Scale | str = "1-5", template: str | None = None):
+    def __init__(self, rubric: str = DEFAULT_RUBRIC, scale: Scale | str = "1-5", template: str | None = None,
+                 examples: Sequence[Example] = (), variables: Mapping[str, Any] | None = None):
+        from jurist.protocols.templating import check_examples
+
         self.rubric = rubric
         self.scale = Scale.parse(scale) if isinstance(scale, str) else scale
         self.template = template if template is not None else builtin_template("pointwise.j2")
+        # few-shot examples: answers must be labels of this scale (an error names file:line otherwise)
+        self.examples = check_examples(examples, self.scale.labels)
+        # extra template variables (e.g. the dimension name); part of the identity
+        self.variables = dict(variables or {})
+        self._shots: list[tuple[list[Message], str]] | None = None
 
     @property
     def identity(self) -> dict[str, Any]:
@@ -80,10 +93,12 @@ class PointwiseProtocol(Protocol):
             "scale": list(self.scale.labels),
             "rubric_hash": text_hash(self.rubric),
             "template_hash": text_hash(self.template),
+            **({"variables_hash": text_hash(repr(sorted(self.variables.items())))} if self.variables else {}),
+            **examples_identity(self.examples),
         }
 
-    def render(self, item: Item, view: int = 0) -> CompletionRequest:
-        messages = render_chat(
+    def _messages(self, item: Item) -> list[Message]:
+        return render_chat(
             self.template,
             input=item.input,
             response=item.response,
@@ -91,7 +106,15 @@ class PointwiseProtocol(Protocol):
             rubric=self.rubric,
             scale_description=self.scale.description,
             labels=list(self.scale.labels),
+            **self.variables,
         )
+
+    def render(self, item: Item, view: int = 0) -> CompletionRequest:
+        messages = self._messages(item)
+        if self.examples:
+            if self._shots is None:  # the same for every item: rendered once
+                self._shots = [(self._messages(e.item), e.answer) for e in self.examples]
+            messages = few_shot(messages, self._shots)
         return CompletionRequest(messages=messages, labels=list(self.scale.labels), max_tokens=4)
 
     def read(self, completion: Completion, view: int = 0) -> Verdict:

@@ -378,6 +378,7 @@ def render_report(
         summary_rows=summary_rows,
         charts=_charts(kind, judgments, run),
         rows=rows,
+        dimension_names=list(dict.fromkeys(name for j in judgments for name in j.verdict.dimensions)),
         show_candidates=bool(items) and any(r.candidates for r in rows),
         has_label=has_label,
         show_match=has_label and kind == "compare",
