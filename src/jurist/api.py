@@ -47,7 +47,7 @@ def run_judge(judge: Judge, data: Data, *, task: str, fields: Mapping[str, str] 
     """Load ``data``, run ``judge`` over it with the engine, return the run (with input errors)."""
     items, errors = _items(data, task, fields, preset, label_map, limit)
     if config is None:
-        local = judge.backend.spec.startswith("local:")
+        local = "local:" in judge.spec  # an embedded model (or a jury with one) runs one request at a time
         config = EngineConfig(concurrency=concurrency or (1 if local else 8), progress=progress)
     the_store = store if isinstance(store, Store) else Store(store) if store else None
     result = Engine(judge, the_store, config).run(items, name=name, resume=resume, command=command)
