@@ -88,6 +88,13 @@ def test_disagreeing_orders_give_wide_uncertainty():
     assert v.metadata["rank_interval"]["0"] == [1, 3]
 
 
+def test_a_judge_without_a_strategy_permutes_by_default():
+    judge = Judge(ScriptedBackend(biased_judge()), ListwiseProtocol())
+    assert isinstance(judge.strategy, Permutations)
+    v = Engine(judge).run([Item(id="x", input="q", candidates=["a", BEST])]).judgments[0].verdict
+    assert v.ok and v.ranking == [1, 0] and len(v.parts) == 2
+
+
 def test_an_unreadable_order_leaves_the_item_unscored():
     def script(request: CompletionRequest) -> str:
         return "A" if shown(request)[0][1] == "a" else "I refuse"

@@ -259,6 +259,8 @@ class Jury:
             raise ValueError(f"a jury needs at least 2 judges, got {len(members)}")
         if aggregate not in AGGREGATES:
             raise ValueError(f"unknown aggregate {aggregate!r}: expected one of {', '.join(AGGREGATES)}")
+        if members[0].protocol.kind not in ("score", "compare"):
+            raise ValueError(f"a jury aggregates score or compare verdicts, not {members[0].protocol.kind!r}")
         identities = {json.dumps(m.protocol.identity, sort_keys=True) for m in members}
         if len(identities) != 1:
             raise ValueError("every jury member must use the same protocol")
