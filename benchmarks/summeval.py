@@ -116,6 +116,53 @@ def _run(judge: Judge, items: list[Item], store: Store, config: EngineConfig, na
           f"{s.get('unscored')} failed {s.get('failed')}", flush=True)
 
 
+def cmd_prefix(args: argparse.Namespace) -> dict[str, Any]:
+    """Prompt tokens the embedded judge must evaluate, per template and order (tokenizer only, no model).
+
+    Replays the embedded backend's prefix reuse: a request reuses the KV cache of the
+    prefix it shares with the previous request, in whole 64-token chunks.
+    """
+    from llama_cpp import Llama
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    from jurist.backends.models import DEFAULT_MODEL, model_path
+
+    llm = Llama(model_path=str(model_path(DEFAULT_MODEL)), vocab_only=True, verbose=False)
+    model = llm._model
+    formatter = Jinja2ChatFormatter(template=llm.metadata["tokenizer.chat_template"],
+                                    eos_token=model.token_get_text(llm.token_eos()), bos_token="",
+                                    stop_token_ids=[llm.token_eos()])
+
+    def tokens(messages: list[Any]) -> list[int]:
+        result = formatter(messages=[m.model_dump() for m in messages])
+        return llm.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
+
+    items, _ = load(args.dataset, args.groups)
+    dims = load_dimension_set(args.dataset)
+    out: dict[str, Any] = {"dataset": args.dataset, "groups": args.groups, "items": len(items), "orders": {}}
+    for template in TEMPLATES:
+        protocol = DimensionsProtocol(dims, load_template(TEMPLATES[template])[0])
+        prompts = {(i, v): tokens(protocol.render(item, v).messages) for i, item in enumerate(items)
+                   for v in range(len(dims.dimensions))}
+        orders = {"item-major": [(i, v) for i in range(len(items)) for v in range(len(dims.dimensions))],
+                  "dimension-major": [(i, v) for v in range(len(dims.dimensions)) for i in range(len(items))]}
+        for order, keys in orders.items():
+            previous: list[int] = []
+            total = evaluated = 0
+            for key in keys:
+                current = prompts[key]
+                shared = min(llm.longest_token_prefix(previous, current), len(current) - 1)
+                total += len(current)
+                evaluated += len(current) - (shared // 64) * 64
+                previous = current
+            out["orders"][f"{template}, {order}"] = {"requests": len(keys), "prompt_tokens": total,
+                                                     "evaluated": evaluated,
+                                                     "evaluated_per_request": evaluated / len(keys)}
+            print(f"{template:13s} {order:16s} {len(keys)} requests: prompt tokens {total}, evaluated {evaluated} "
+                  f"({evaluated / len(keys):.0f} per request, {100 * evaluated / total:.0f}%)")
+    return out
+
+
 # ------------------------------------------------------------------ metrics
 
 
@@ -200,14 +247,27 @@ def cmd_report(args: argparse.Namespace) -> dict[str, Any]:
     print_table(out)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+        Path(args.json).write_text(json.dumps(_json_safe(out), indent=2) + "\n", encoding="utf-8")
     return out
 
 
 def _fmt(e: dict[str, Any]) -> str:
+    if e["value"] is None or math.isnan(e["value"]):
+        return f"undefined (all {e.get('skipped', '?')} groups constant)"
     lo, hi = e["ci"]
-    extra = f" ({e['groups']} groups, {e['skipped']} const.)" if "groups" in e else ""
+    extra = f" ({e['groups']} groups, {e['skipped']} constant)" if "groups" in e else f" (n={e['n']})"
     return f"{e['value']:+.3f} [{lo:+.2f}, {hi:+.2f}]{extra}"
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN (an undefined correlation) as null: strict JSON."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 def print_table(out: dict[str, Any]) -> None:
@@ -222,7 +282,7 @@ def print_table(out: dict[str, Any]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=("run", "report"))
+    parser.add_argument("command", choices=("run", "report", "prefix"))
     parser.add_argument("dataset", choices=tuple(DATA))
     parser.add_argument("--groups", type=int, default=12, help="the first N documents / contexts, in file order")
     parser.add_argument("--judge", default="local")
@@ -232,7 +292,7 @@ def main() -> None:
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     Path(args.store).parent.mkdir(parents=True, exist_ok=True)
-    cmd_run(args) if args.command == "run" else cmd_report(args)
+    {"run": cmd_run, "report": cmd_report, "prefix": cmd_prefix}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -186,6 +186,8 @@ def test_cli_dimensions_columns_summary_and_meta(tmp_path):
     assert meta.exit_code == 0, meta.output
     missing = runner.invoke(app, ["meta", str(out), "--dimension", "coherence"])
     assert missing.exit_code == 2 and "no dimension 'coherence'" in missing.output
+    unchosen = runner.invoke(app, ["meta", str(out)])
+    assert unchosen.exit_code == 2 and "--dimension NAME" in unchosen.output and "fluency, relevance" in unchosen.output
 
 
 def test_cli_rejects_options_that_do_not_combine_with_dimensions(tmp_path):

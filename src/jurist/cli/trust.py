@@ -83,6 +83,10 @@ def meta(
             judgments = dimension_judgments(judgments, dimension)
         except ValueError as error:
             fail(error)
+    elif any(j.verdict.dimensions for j in judgments):
+        names = ", ".join(dict.fromkeys(n for j in judgments for n in j.verdict.dimensions))
+        fail(f"these verdicts hold rubric dimensions ({names}): choose one with --dimension NAME "
+             "(and its human score with --labels)")
     if binning not in ("uniform", "quantile"):
         raise typer.BadParameter(f"--binning {binning!r}: expected uniform or quantile")
     report = meta_report(judgments, labels=labels, group=group, n_bins=bins, binning=binning)  # type: ignore[arg-type]
