@@ -75,3 +75,26 @@ def test_missing_input_file(tmp_path):
 def test_bad_scale_is_rejected():
     result = runner.invoke(app, ["score", str(EXAMPLES / "summeval_sample.jsonl"), "--scale", "7-3"])
     assert result.exit_code != 0 and "scale" in result.output
+
+
+def test_engine_options_price_retries_and_rate_limit_over_http(tmp_path):
+    """--price adds the run's cost, --max-attempts bounds retries, --rpm is accepted; a bad --price is refused."""
+    from jurist.testing import Failure, MockOpenAIServer
+
+    store, out = tmp_path / "runs.db", tmp_path / "v.jsonl"
+    with MockOpenAIServer(lambda m: {"A": 0.7, "B": 0.3}, failures=[Failure.server_error()] * 3) as server:
+        result = runner.invoke(app, ["compare", str(EXAMPLES / "mt_bench_pairs.jsonl"), "--limit", "2",
+                                     "--judge", server.base_url, "--model", "m", "--store", str(store),
+                                     "--out", str(out), "--price", "1000,2000", "--max-attempts", "2",
+                                     "--rpm", "6000", "--concurrency", "1"])
+    assert result.exit_code == 0, result.output
+    assert "cost" in result.output and "$0.0000" not in result.output
+    judgments = read_judgments(out)
+    # Three server errors: one of the first pair's two requests failed twice, and --max-attempts 2 gave up.
+    assert [j.verdict.status for j in judgments] == ["failed", "scored"]
+    assert "after 2 attempts" in judgments[0].verdict.error
+    assert server.requests == 6  # 3 failures + 3 answers
+
+    bad = runner.invoke(app, ["compare", str(EXAMPLES / "mt_bench_pairs.jsonl"), "--judge", "http://127.0.0.1:9/v1",
+                              "--model", "m", "--store", str(store), "--price", "cheap"])
+    assert bad.exit_code == 2 and "--price" in bad.output

@@ -39,6 +39,11 @@ def _items(data: Data, task: str, fields: Mapping[str, str] | None, preset: str 
     return (items[:limit] if limit else items), []
 
 
+def default_concurrency(judge_spec: str) -> int:
+    """Requests in flight by default: an embedded model (or a jury with one) runs one request at a time."""
+    return 1 if "local:" in judge_spec else 8
+
+
 def run_judge(judge: Judge, data: Data, *, task: str, fields: Mapping[str, str] | None = None,
               preset: str | None = None, label_map: Mapping[Any, str] | None = None, limit: int | None = None,
               store: str | Path | Store | None = None, concurrency: int | None = None, name: str | None = None,
@@ -47,8 +52,7 @@ def run_judge(judge: Judge, data: Data, *, task: str, fields: Mapping[str, str] 
     """Load ``data``, run ``judge`` over it with the engine, return the run (with input errors)."""
     items, errors = _items(data, task, fields, preset, label_map, limit)
     if config is None:
-        local = "local:" in judge.spec  # an embedded model (or a jury with one) runs one request at a time
-        config = EngineConfig(concurrency=concurrency or (1 if local else 8), progress=progress)
+        config = EngineConfig(concurrency=concurrency or default_concurrency(judge.spec), progress=progress)
     the_store = store if isinstance(store, Store) else Store(store) if store else None
     result = Engine(judge, the_store, config).run(items, name=name, resume=resume, command=command)
     result.input_errors = errors

@@ -53,7 +53,8 @@ def run_local(source: DataSource, protocol: Protocol, job: JobOptions, command: 
     try:
         result = run_judge(Judge(backend, protocol), source.path, task=source.task, fields=source.fields,
                            preset=source.preset, label_map=source.labels, limit=source.limit, store=job.store,
-                           concurrency=job.concurrency, name=job.name, resume=job.resume, command=" ".join(sys.argv))
+                           name=job.name, resume=job.resume, command=" ".join(sys.argv),
+                           config=job.engine_config(backend.spec))
     except (JuristInputError, ValueError) as error:
         fail(error)
     warn_skipped(result.input_errors)

@@ -42,6 +42,16 @@ RayAddressOpt = Annotated[Optional[str], typer.Option(help="With --engine ray: t
                                                              "(auto, ray://HEAD:10001).")]
 CascadeOpt = Annotated[Optional[Path], typer.Option(help="Run the escalation cascade fitted by `jurist calibrate` "
                                                          "(replaces --judge); unsure items go to the review queue.")]
+RpmOpt = Annotated[Optional[float], typer.Option("--rpm", help="Rate limit: requests per minute.",
+                                                rich_help_panel="Engine")]
+TpmOpt = Annotated[Optional[float], typer.Option("--tpm", help="Rate limit: prompt + output tokens per minute.",
+                                                rich_help_panel="Engine")]
+AttemptsOpt = Annotated[int, typer.Option(min=1, help="Attempts per request before the item is recorded as failed "
+                                               "(429/5xx/timeouts are retried with backoff).",
+                                          rich_help_panel="Engine")]
+PriceOpt = Annotated[Optional[str], typer.Option(help="USD per 1M prompt tokens and per 1M output tokens, "
+                                                      "'PROMPT,OUTPUT' (e.g. 0.15,0.60): adds the run's cost.",
+                                                 rich_help_panel="Engine")]
 CalibrationOpt = Annotated[Optional[Path], typer.Option(help="A calibrator JSON (`jurist meta --save-calibration`): "
                                                              "adds metadata.calibrated_confidence to every verdict.")]
 
@@ -127,3 +137,17 @@ def print_summary(result: RunResult, title: str) -> None:
         rows.append(("cost", f"${stats['cost_usd']:.4f}"))
     rows.append(("wall time", f"{stats.get('wall_s', 0):.1f} s"))
     out.print(table(title, rows))
+
+
+def parse_price(value: str | None) -> tuple[float, float] | None:
+    """``--price PROMPT,OUTPUT`` (USD per 1M tokens)."""
+    if value is None:
+        return None
+    try:
+        prompt, output = (float(part) for part in value.split(","))
+    except ValueError:
+        raise typer.BadParameter(f"--price {value!r}: expected PROMPT,OUTPUT in USD per 1M tokens, "
+                                 "e.g. 0.15,0.60") from None
+    if prompt < 0 or output < 0:
+        raise typer.BadParameter(f"--price {value!r}: prices cannot be negative")
+    return prompt, output

@@ -31,17 +31,22 @@ from jurist.cli.common import (
     ReportOpt,
     ResumeOpt,
     StoreOpt,
+    AttemptsOpt,
+    PriceOpt,
+    RpmOpt,
+    TpmOpt,
     VisionOpt,
     app,
     err,
     fail,
     out,
+    parse_price,
     print_summary,
     table,
     text_or_file,
     warn_skipped,
 )
-from jurist.engine import RunResult, Store
+from jurist.engine import EngineConfig, RunResult, Store
 from jurist.io import JuristInputError, write_judgments
 from jurist.judge import Judge
 from jurist.protocols.base import Protocol
@@ -76,6 +81,18 @@ class JobOptions:
     jury: str | None = None
     aggregate: str = "mean"
     weights: Path | None = None
+    rpm: float | None = None
+    tpm: float | None = None
+    max_attempts: int = 4
+    price: tuple[float, float] | None = None
+
+    def engine_config(self, judge_spec: str) -> EngineConfig:
+        """The engine settings of this job for a judge (concurrency defaults to what the judge can serve)."""
+        from jurist.api import default_concurrency
+
+        return EngineConfig(concurrency=self.concurrency or default_concurrency(judge_spec),
+                            max_attempts=self.max_attempts, requests_per_minute=self.rpm,
+                            tokens_per_minute=self.tpm, prices={judge_spec: self.price} if self.price else {})
 
 
 def run_job(source: DataSource, protocol: Protocol, job: JobOptions, strategy: Strategy | None = None) -> None:
@@ -101,8 +118,8 @@ def run_job(source: DataSource, protocol: Protocol, job: JobOptions, strategy: S
     try:
         result = run_judge(judge, source.path, task=source.task, fields=source.fields, preset=source.preset,
                            label_map=source.labels, limit=source.limit, store=job.store,
-                           concurrency=job.concurrency, name=job.name, resume=job.resume,
-                           command=" ".join(sys.argv))
+                           name=job.name, resume=job.resume, command=" ".join(sys.argv),
+                           config=job.engine_config(judge.spec))
     except (JuristInputError, ValueError) as error:
         fail(error)
     warn_skipped(result.input_errors)
@@ -230,6 +247,7 @@ def score(
     samples: SamplesOpt = None, temperature: TemperatureOpt = 0.7,
     dimension: DimensionOpt = None, dimensions: DimensionsOpt = None,
     template: TemplateOpt = None, examples: ExamplesOpt = None,
+    rpm: RpmOpt = None, tpm: TpmOpt = None, max_attempts: AttemptsOpt = 4, price: PriceOpt = None,
 ) -> None:
     """Grade each response on a scale: expected score, most likely score, distribution, confidence."""
     strategy = sampling_strategy(samples, temperature, (0,)) or Single()
@@ -245,7 +263,8 @@ def score(
     run_job(source, protocol,
             JobOptions(judge, model, explain, out_path, report, store, concurrency, name, resume, engine,
                        ray_address, cascade, calibration, vision=vision, jury=jury, aggregate=aggregate,
-                       weights=weights), strategy)
+                       weights=weights, rpm=rpm, tpm=tpm, max_attempts=max_attempts, price=parse_price(price)),
+            strategy)
 
 
 @app.command()
@@ -265,6 +284,7 @@ def compare(
     jury: JuryOpt = None, aggregate: AggregateOpt = "mean", weights: WeightsOpt = None,
     samples: SamplesOpt = None, temperature: TemperatureOpt = 0.7,
     template: TemplateOpt = None, examples: ExamplesOpt = None,
+    rpm: RpmOpt = None, tpm: TpmOpt = None, max_attempts: AttemptsOpt = 4, price: PriceOpt = None,
 ) -> None:
     """Compare two responses: P(A), P(B), P(tie), a preference, and whether both orders agreed."""
     if judge.startswith("probe:") and not swap:
@@ -276,4 +296,5 @@ def compare(
     run_job(source, protocol,
             JobOptions(judge, model, explain, out_path, report, store, concurrency, name, resume, engine,
                        ray_address, cascade, calibration, vision=vision, jury=jury, aggregate=aggregate,
-                       weights=weights), strategy)
+                       weights=weights, rpm=rpm, tpm=tpm, max_attempts=max_attempts, price=parse_price(price)),
+            strategy)

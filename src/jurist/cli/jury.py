@@ -123,8 +123,8 @@ def run_jury_job(source: DataSource, protocol: Protocol, job: JobOptions, strate
     try:
         result = run_judge(jury, source.path, task=source.task, fields=source.fields,  # type: ignore[arg-type]
                            preset=source.preset, label_map=source.labels, limit=source.limit, store=job.store,
-                           concurrency=job.concurrency, name=job.name, resume=job.resume,
-                           command=" ".join(sys.argv))
+                           name=job.name, resume=job.resume, command=" ".join(sys.argv),
+                           config=job.engine_config(jury.spec))
     except (JuristInputError, ValueError) as error:
         fail(error)
     warn_skipped(result.input_errors)
