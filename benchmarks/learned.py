@@ -4,9 +4,10 @@ Phases:
 
 ``extract``
     For each pair of the training sets (Auto-J, PandaLM, HHH, LLMEval2: up to
-    ``--per-set`` non-tie pairs each, a seeded sample) and of the 200 MT-Bench human
-    pairs, renders the default pairwise prompt in both orders and reads the
-    features (last hidden state + label log-probs) from the base model. Each
+    ``--per-set`` non-tie pairs each, a seeded sample; one order per pair, alternating)
+    and of the 200 MT-Bench human pairs (both orders), renders the default pairwise
+    prompt and reads the features (last hidden state + label log-probs) from the
+    base model, in an interleaved order so that a partial run is usable. Each
     request's features are cached in ``~/.cache/jurist/bench/features/<key>.npz``
     (key = hash of model + rendered prompt), so the phase resumes. It handles at
     most ``--max-pairs`` uncached pairs per call and exits 3 while work remains, so a
@@ -18,12 +19,22 @@ Phases:
     Pairs whose prompt (either order) is longer than ``--max-tokens`` (1500) are
     skipped and counted.
 
+``cost``
+    Loads the model: seconds per request with a cold KV cache, the prompted judge
+    (which decodes 2 tokens) against the probe's feature pass, on the first ``--max-pairs``
+    MT-Bench pairs, both orders.
+
+``encoder``
+    No LLM: the encoder judge (numpy MiniLM) on the MT-Bench pairs whose question has
+    a GPT-4 reference; see :func:`reference_items` for what the labels mean.
+
 ``analyse``
     No model call. Fits the pairwise probe on the training sets and evaluates on
     MT-Bench (accuracy with a bootstrap 95% CI, ECE, log-loss), next to the prompted
     judge on the same pairs (computed from the same label log-probs, both orders
-    averaged, which is exactly what ``jurist compare --judge local`` does), plus
-    leave-one-dataset-out and cost per judgment. ``--json OUT`` writes the numbers.
+    averaged, which is exactly what ``jurist compare --judge local`` does), the
+    in-domain cross-validated probe on MT-Bench (folds by question), and
+    leave-one-dataset-out (single order). ``--json OUT`` writes the numbers.
 """
 
 from __future__ import annotations
@@ -136,7 +147,7 @@ def _cached_sets(per_set: int) -> tuple[dict[str, dict[str, Any]], dict[str, int
     from jurist.protocols import PairwiseProtocol
 
     protocol, sha = PairwiseProtocol(), MODELS["0.5b"].sha256
-    data: dict[str, dict[str, list[Any]]] = {name: {k: [] for k in ("x", "t", "pair", "view", "group", "y",
+    data: dict[str, dict[str, list[Any]]] = {name: {k: [] for k in ("x", "t", "pair", "view", "group", "y", "id",
                                                                      "seconds", "tokens")} for name in SETS}
     skipped = dict.fromkeys(SETS, 0)
     for number, (name, item, views) in enumerate(schedule(per_set)):
@@ -158,6 +169,7 @@ def _cached_sets(per_set: int) -> tuple[dict[str, dict[str, Any]], dict[str, int
             d["view"].append(view)
             d["group"].append(str(item.metadata.get("question_id", f"{name}-{number}")))
             d["y"].append(y)
+            d["id"].append(item.id)
             d["seconds"].append(float(f["seconds"]))
             d["tokens"].append(int(f["prompt_tokens"]))
     out = {name: {k: np.array(v) if k != "x" else np.vstack(v) for k, v in d.items()}
@@ -170,7 +182,8 @@ def _pairs_of(d: dict[str, Any]) -> dict[str, np.ndarray]:
     rows = {(int(p), int(v)): i for i, (p, v) in enumerate(zip(d["pair"], d["view"]))}
     both = sorted({p for p, _ in rows if (p, 0) in rows and (p, 1) in rows})
     first, second = [rows[(p, 0)] for p in both], [rows[(p, 1)] for p in both]
-    return {"x0": d["x"][first], "x1": d["x"][second], "y": d["y"][first], "group": d["group"][first]}
+    return {"x0": d["x"][first], "x1": d["x"][second], "y": d["y"][first], "group": d["group"][first],
+            "id": d["id"][first]}
 
 
 def _shown_first(x: np.ndarray) -> np.ndarray:
@@ -215,12 +228,18 @@ def analyse_phase(args: argparse.Namespace) -> int:
     report: dict[str, Any] = {"pairs": counts, "skipped": skipped}
     train = [sets[name] for name in TRAIN_SETS if name in sets]
     test = _pairs_of(sets["mtbench"]) if "mtbench" in sets else None
-    if train and test is not None and len(test["y"]):
+    if test is not None and len(test["y"]):
         y = test["y"]
         report["mtbench_n"] = int(len(y))
         report["mtbench_prompted"] = _metrics(_prompted(test), y)
         print(f"MT-Bench (n={len(y)}) prompted 0.5B, both orders:", report["mtbench_prompted"], flush=True)
-        for variant, columns in COLUMNS.items():
+        stored = stored_prompted()  # the same judge run through `jurist compare`: the features must agree
+        diffs = [abs(p - stored[i]) for p, i in zip(_prompted(test), test["id"]) if i in stored]
+        if diffs:
+            report["prompted_vs_stored_run_max_abs_diff"] = float(max(diffs))
+            print(f"prompted P(A) from the features vs the stored `jurist compare` run: max |diff| "
+                  f"{max(diffs):.2e} over {len(diffs)} pairs", flush=True)
+        for variant, columns in COLUMNS.items() if train else ():
             fit = _fit_views(train, columns)
             s0, s1 = fit.model.decision(test["x0"][:, columns]), fit.model.decision(test["x1"][:, columns])
             report[f"mtbench_probe_{variant}"] = _metrics(pair_probability(s0, s1, fit.temperature), y)
@@ -365,9 +384,46 @@ def encoder_phase(args: argparse.Namespace) -> int:
     return 0
 
 
+def cost_phase(args: argparse.Namespace) -> int:
+    """Seconds per request, cold KV cache: the prompted judge (decodes 2 tokens) vs the probe's features."""
+    from jurist.backends.embedded import EmbeddedBackend
+    from jurist.learn.features import LlamaFeatureExtractor
+    from jurist.protocols import PairwiseProtocol
+
+    protocol = PairwiseProtocol()
+    backend = EmbeddedBackend("0.5b")
+    extractor = LlamaFeatureExtractor(backend)
+    items = load_set("mtbench", 0)[: args.max_pairs]
+    prompted, probe, tokens, diffs = [], [], [], []
+    for item in items:
+        for view in (0, 1):
+            request = protocol.render(item, view)
+            if extractor.prompt_length(request) > args.max_tokens:
+                continue
+            for method, times in (("prompted", prompted), ("probe", probe)):
+                backend.llm.n_tokens = 0  # cold: no prefix reused from the previous request
+                started = time.perf_counter()
+                if method == "prompted":
+                    completion = backend._complete_sync(request)
+                    tokens.append(completion.usage.prompt_tokens)
+                else:
+                    features = extractor.extract(request)
+                times.append(time.perf_counter() - started)
+            diffs.append(max(abs(completion.label_logprobs[k] - features.label_logprobs[k]) for k in ("A", "B")))
+    report = {"requests": len(prompted), "mean_prompt_tokens": float(np.mean(tokens)),
+              "prompted_s_median": float(np.median(prompted)), "probe_s_median": float(np.median(probe)),
+              "prompted_s_mean": float(np.mean(prompted)), "probe_s_mean": float(np.mean(probe)),
+              "label_logprob_max_abs_diff": float(max(diffs))}
+    print(json.dumps(report, indent=2), flush=True)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("phase", choices=["extract", "analyse", "encoder"])
+    parser.add_argument("phase", choices=["extract", "analyse", "encoder", "cost"])
     parser.add_argument("--per-set", type=int, default=100)
     parser.add_argument("--max-pairs", type=int, default=40)
     parser.add_argument("--max-tokens", type=int, default=1500)
@@ -377,6 +433,8 @@ def main(argv: list[str] | None = None) -> int:
         return extract_phase(args)
     if args.phase == "encoder":
         return encoder_phase(args)
+    if args.phase == "cost":
+        return cost_phase(args)
     return analyse_phase(args)
 
 
