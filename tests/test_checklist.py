@@ -170,14 +170,19 @@ def test_cli_check_against_a_loopback_server(tmp_path):
 
 @pytest.mark.model
 def test_embedded_judge_answers_clear_checklist_questions(embedded):
-    """The 0.5B judge on questions whose answers are plain from the response itself."""
-    item = Item(id="fr", input="Translate 'good morning' into French.", candidates=["Bonjour"])
-    protocol = ChecklistProtocol(["Is the response written in French?",
-                                  "Does the response contain a list of ten or more items?"])
-    verdict = run(protocol, embedded, item)
-    assert verdict.status == "scored" and verdict.method == "logprobs"
-    p = verdict.distribution
-    assert p["Is the response written in French?"] > 0.5
-    assert p["Is the response written in French?"] > p["Does the response contain a list of ten or more items?"]
-    # the second request reused the shared prefix from the KV cache
-    assert verdict.parts[1].usage.cached_prompt_tokens > 0
+    """The 0.5B judge on questions whose answers are plain from the response itself.
+
+    Its P(yes) is biased low (most answers lean "no", see docs/judging.md), so what is asserted is the
+    ordering: a response that meets a constraint gets a higher P(yes) than one that breaks it.
+    """
+    protocol = ChecklistProtocol(["Is the response written in French?", "Is the response a single word?"])
+    french = Item(id="fr", input="Translate 'good morning' into French.", candidates=["Bonjour"])
+    english = french.model_copy(update={"id": "en",
+                                        "candidates": ["Good morning to you, my dear friend, how are you?"]})
+    meets, breaks = run(protocol, embedded, french), run(protocol, embedded, english)
+    assert meets.status == breaks.status == "scored" and meets.method == "logprobs"
+    for question in protocol.questions:
+        assert meets.distribution[question.text] > breaks.distribution[question.text], question.text
+    assert meets.score > breaks.score
+    # the second question reused the prompt prefix the first one left in the KV cache
+    assert meets.parts[1].usage.cached_prompt_tokens > 0

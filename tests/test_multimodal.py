@@ -121,7 +121,8 @@ def test_templates_that_place_the_media_get_them_there_and_the_marker_never_leak
     text = request.messages[-1].text
     assert modality == "caption" and MEDIA_MARK not in text
     assert text.index("[End of question]") < text.index("A cat on a mat.") < text.index("[Reference answer]")
-    plain, modality = Judge(ScriptedBackend(lambda r: {}), protocol).render(item.model_copy(update={"caption": None}), 0)
+    plain, modality = Judge(ScriptedBackend(lambda r: {}), protocol).render(item.model_copy(update={"caption": None}),
+                                                                            0)
     assert modality == "text" and MEDIA_MARK not in plain.messages[-1].text
     marked = CompletionRequest(messages=[Message(role="user", content=f"a {MEDIA_MARK} b")])
     assert attach_media(marked, item.model_copy(update={"caption": None}), False)[0].messages[0].content == "a  b"

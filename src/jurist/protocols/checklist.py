@@ -167,6 +167,6 @@ class ChecklistProtocol(Protocol):
                 return self.unreadable(completion, "no yes/no answer found in the judge's text")
             distribution, mass, method = {YES: float(found == YES), NO: float(found == NO)}, None, "parsed"
         top = YES if distribution[YES] >= distribution[NO] else NO
-        return Verdict(status="scored", kind="score", method=method, score=distribution[YES], top_label=top,  # type: ignore[arg-type]
-                       distribution=distribution, confidence=distribution[top] if method == "logprobs" else None,
+        return Verdict(status="scored", kind="score", method=method,  # type: ignore[arg-type]
+                       score=distribution[YES], top_label=top, distribution=distribution, confidence=distribution[top] if method == "logprobs" else None,
                        label_mass=mass, raw=completion.text, usage=completion.usage)

@@ -118,7 +118,7 @@ class ReferenceProtocol(Protocol):
             shown, mass, method = {"yes": float(found == "yes"), "no": float(found == "no")}, None, "parsed"
         distribution = {CORRECT: shown["yes"], INCORRECT: shown["no"]}
         top = CORRECT if shown["yes"] >= shown["no"] else INCORRECT
-        return Verdict(status="scored", kind="score", method=method, score=shown["yes"], top_label=top,  # type: ignore[arg-type]
-                       distribution=distribution, confidence=distribution[top] if method == "logprobs" else None,
+        return Verdict(status="scored", kind="score", method=method,  # type: ignore[arg-type]
+                       score=shown["yes"], top_label=top, distribution=distribution, confidence=distribution[top] if method == "logprobs" else None,
                        label_mass=mass, raw=completion.text, usage=completion.usage,
                        metadata={"reference": self.mode})

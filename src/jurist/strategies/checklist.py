@@ -39,17 +39,20 @@ def combine_checklist(questions: Sequence[Question], parts: Sequence[Verdict]) -
     if unread:
         status = "failed" if any(part.status == "failed" for part in parts) else "unscored"
         reasons = "; ".join(f"{row['question']!r}: {row['error']}" for row in rows if row["passed"] is None)
-        return Verdict(status=status, kind="score", error=f"{len(unread)} of {len(rows)} questions not read: {reasons}",  # type: ignore[arg-type]
+        return Verdict(status=status, kind="score",  # type: ignore[arg-type]
+                       error=f"{len(unread)} of {len(rows)} questions not read: {reasons}",
                        raw=next((p.raw for p in parts if not p.ok and p.raw), None), parts=list(parts), usage=usage,
                        metadata=metadata)
     total = sum(question.weight for question in questions)
-    score = sum(question.weight * part.score for question, part in zip(questions, parts, strict=True)) / total  # type: ignore[operator]
+    weighted = (question.weight * part.score for question, part in zip(questions, parts, strict=True))
+    score = sum(weighted) / total  # type: ignore[arg-type,misc]
     by_logprobs = all(part.method == "logprobs" for part in parts)
     masses = [part.label_mass for part in parts if part.label_mass is not None]
     return Verdict(
         status="scored", kind="score", method="logprobs" if by_logprobs else "parsed", score=score,
         top_label="fail" if failed else "pass", distribution={row["question"]: row["p_yes"] for row in rows},
-        confidence=min(max(part.score, 1 - part.score) for part in parts) if by_logprobs else None,  # type: ignore[type-var]
+        # the least certain answer bounds how sure the whole checklist is
+        confidence=min(max(p.score, 1 - p.score) for p in parts) if by_logprobs else None,  # type: ignore[operator]
         label_mass=sum(masses) / len(masses) if masses else None, parts=list(parts), usage=usage, metadata=metadata,
     )
 
