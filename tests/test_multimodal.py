@@ -109,6 +109,13 @@ def test_a_text_only_judge_reads_the_caption_or_transcript_and_never_judges_an_u
     sent = backend.calls[0].messages[-1]
     assert isinstance(sent.content, str) and "A red square." in sent.content and "A voice says: red." in sent.content
     assert verdict.status == "scored" and verdict.metadata["modality"] == "caption+transcript"
+    from jurist.report import write_report
+    from jurist.types import Judgment
+
+    report = media_dir / "report.html"
+    write_report(report, title="media", judgments=[Judgment(item_id="c", protocol="pointwise", judge="scripted",
+                                                           verdict=verdict)], items={"c": item})
+    assert "judged from caption+transcript" in report.read_text()  # the report says what the judge saw
     bare = asyncio.run(Judge(backend, PointwiseProtocol()).ajudge(item.model_copy(update={"caption": None})))
     assert bare.status == "failed" and "does not accept images" in bare.error and "caption" in bare.error
     assert len(backend.calls) == 1  # nothing was sent for the item without a stand-in

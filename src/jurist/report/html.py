@@ -200,6 +200,8 @@ def _row(j: Judgment, item: Item | None, kind: str) -> Row:
             decision += f" (top {v.top_label})" if decision else f"top {v.top_label}"
         keys = sorted(v.distribution, key=_numeric_key)
         probs = [(k, f"{v.distribution[k]:.3f}") for k in keys]
+    if v.metadata.get("modality"):  # what the judge saw: the images, or a caption/transcript standing in
+        decision += f" · judged from {v.metadata['modality']}"
     candidates: list[tuple[str, str]] = []
     if item is not None:
         if names is None:
