@@ -73,6 +73,8 @@ def main() -> None:
           f"{result.stats['model_calls']}, cache hits {result.stats['cache_hits']}, {result.stats['wall_s']:.0f} s")
     rows = {"permutations (5 orders)": [], "one order (view 0)": []}
     slot_a = []
+    slots = np.zeros(5)
+    by_model: dict[str, int] = defaultdict(int)
     for judgment in result.judgments:
         v = judgment.verdict
         if not v.ok:
@@ -83,6 +85,9 @@ def main() -> None:
         first = v.parts[0]
         rows["one order (view 0)"].append(metrics([first.distribution[str(c)] for c in range(5)], human))
         slot_a += [part.metadata["permutation"][0] == part.ranking[0] for part in v.parts]
+        for part in v.parts:
+            slots[part.metadata["permutation"].index(part.ranking[0])] += 1
+        by_model[judgment.metadata["models"][first.ranking[0]]] += 1
     print(f"\nscored prompts: {len(rows['one order (view 0)'])}")
     for name, values in rows.items():
         taus, tops = (np.array(x) for x in zip(*values, strict=True))
@@ -94,6 +99,13 @@ def main() -> None:
     print(f"  chance top-1 (a random story among the human-best): {chance:.3f}")
     print(f"  share of single-order picks that are slot A: {np.mean(slot_a):.3f} (no bias: 0.200), "
           f"n={len(slot_a)} orders")
+    print(f"  single-order picks by slot A..E: {(slots / slots.sum()).round(3).tolist()}")
+    print(f"  one-order (view 0) picks by model: {dict(by_model)}")
+    mean_human = defaultdict(list)
+    for j in result.judgments:
+        for model, score in zip(j.metadata["models"], j.metadata["human"], strict=True):
+            mean_human[model].append(score)
+    print("  mean human score by model: " + ", ".join(f"{m} {np.mean(v):.2f}" for m, v in sorted(mean_human.items())))
     agree = [j.verdict.metadata["views_agree"] for j in result.judgments if j.verdict.ok]
     print(f"  mean share of orders agreeing on the best: {np.mean(agree):.3f}")
 
