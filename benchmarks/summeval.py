@@ -245,6 +245,8 @@ def cmd_report(args: argparse.Namespace) -> dict[str, Any]:
                                      for lab in dim.scale.labels}
         out["dimensions"][dim.name] = entry
     print_table(out)
+    if args.markdown:
+        print(markdown(out))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(_json_safe(out), indent=2) + "\n", encoding="utf-8")
@@ -280,6 +282,37 @@ def print_table(out: dict[str, Any]) -> None:
                 print(f"    {label:16s} spearman {_fmt(e[label]['spearman'])}   kendall {_fmt(e[label]['kendall'])}")
 
 
+def _cell(e: dict[str, Any]) -> str:
+    if e["value"] is None or math.isnan(e["value"]):
+        return "undefined"
+    lo, hi = e["ci"]
+    ci = "" if lo is None or math.isnan(lo) else f" [{lo:.2f}, {hi:.2f}]"
+    return f"{e['value']:.3f}{ci}"
+
+
+def markdown(out: dict[str, Any]) -> str:
+    """The report as Markdown tables (for docs/quality.md)."""
+    unit = "documents" if out["dataset"] == "summeval" else "contexts"
+    lines = [f"| dimension | n | Spearman, expected score | Kendall, expected score | Spearman, top label | "
+             f"Kendall, top label | {unit} used (expected / top) | top-label counts |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for name, e in out["dimensions"].items():
+        ex, top = e["expected"], e["top"]
+        counts = ", ".join(f"{k}: {v}" for k, v in e["top_label_counts"].items() if v)
+        lines.append(f"| {name} | {e['n']} | {_cell(ex['spearman'])} | {_cell(ex['kendall'])} | "
+                     f"{_cell(top['spearman'])} | {_cell(top['kendall'])} | "
+                     f"{ex['spearman']['groups']} / {top['spearman']['groups']} | {counts} |")
+    if out["dataset"] == "topical_chat":
+        lines += ["", "| dimension | turn-level Spearman, expected | turn-level Kendall, expected | "
+                      "turn-level Spearman, top label | turn-level Kendall, top label |",
+                  "| --- | --- | --- | --- | --- |"]
+        for name, e in out["dimensions"].items():
+            ex, top = e["expected_pooled"], e["top_pooled"]
+            lines.append(f"| {name} | {_cell(ex['spearman'])} | {_cell(ex['kendall'])} | {_cell(top['spearman'])} | "
+                         f"{_cell(top['kendall'])} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=("run", "report", "prefix"))
@@ -290,6 +323,7 @@ def main() -> None:
     parser.add_argument("--order", choices=("item-major", "dimension-major"), default="item-major")
     parser.add_argument("--store", default=str(DEFAULT_STORE))
     parser.add_argument("--json", default=None)
+    parser.add_argument("--markdown", action="store_true", help="report: also print Markdown tables")
     args = parser.parse_args()
     Path(args.store).parent.mkdir(parents=True, exist_ok=True)
     {"run": cmd_run, "report": cmd_report, "prefix": cmd_prefix}[args.command](args)

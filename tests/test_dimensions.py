@@ -201,10 +201,18 @@ def test_cli_rejects_options_that_do_not_combine_with_dimensions(tmp_path):
 
 
 @pytest.mark.model
-def test_fluency_ranks_a_fluent_summary_above_a_garbled_one(embedded):
+def test_dimensions_on_the_real_model_share_the_source_prefix(embedded):
+    """Two dimensions x two summaries of one article on the embedded judge.
+
+    What is asserted is what the design guarantees: every dimension is read from the
+    label distribution, in the requested format, and every request after the first
+    reuses the KV cache of the article (the source-first template). Whether the 0.5B
+    judge ranks summaries the way humans do is measured in docs/quality.md (on SummEval
+    it mostly does not: a fluent and a word-salad summary got the same fluency score).
+    """
     article = ("The city council voted on Monday to build a new public library in the old market square. "
                "Construction will start next spring and is expected to take two years. The mayor said the "
-               "library will have a children's section and a free study area.")
+               "library will have a children's section and a free study area. " * 3)
     items = [
         Item(id="fluent", input=article,
              candidates=["The city council voted to build a new public library in the old market square, "
@@ -215,8 +223,15 @@ def test_fluency_ranks_a_fluent_summary_above_a_garbled_one(embedded):
     dims = load_dimension_set("summeval")
     the_set = DimensionSet(tuple(d for d in dims.dimensions if d.name in ("fluency", "coherence")), dims.task)
     result = score(items, judge=embedded, dimensions=the_set)
-    by_id = {j.item_id: j.verdict for j in result.judgments}
-    assert all(v.status == "scored" for v in by_id.values())
-    assert set(by_id["fluent"].dimensions) == {"coherence", "fluency"}
-    assert by_id["fluent"].dimensions["fluency"].score > by_id["garbled"].dimensions["fluency"].score
-    assert by_id["fluent"].dimensions["coherence"].score > by_id["garbled"].dimensions["coherence"].score
+    verdicts = [j.verdict for j in result.judgments]
+    assert all(v.status == "scored" and list(v.dimensions) == ["coherence", "fluency"] for v in verdicts)
+    parts = [v.dimensions[name] for v in verdicts for name in ("coherence", "fluency")]
+    assert all(p.method == "logprobs" and p.label_mass > 0.5 and 1 <= p.score <= 5 for p in parts)
+    # requests run item by item, dimension by dimension; each reuses the KV cache of the prefix it
+    # shares with the previous one (whole 64-token chunks): the article is evaluated once
+    protocol = DimensionsProtocol(the_set)
+    prompts = [embedded.prompt_tokens(protocol.render(item, view).messages) for item in items for view in (0, 1)]
+    for previous, current, part in zip(prompts, prompts[1:], parts[1:]):
+        shared = min(embedded.llm.longest_token_prefix(previous, current), len(current) - 1)
+        assert part.usage.cached_prompt_tokens == shared // 64 * 64
+        assert part.usage.cached_prompt_tokens >= len(current) // 2  # the article is most of the prompt

@@ -118,9 +118,12 @@ def test_template_that_does_not_ask_for_the_labels_warns(tmp_path):
     assert check_template(GOOD, "good.j2", PointwiseProtocol(template=GOOD)) == []
 
 
-def test_builtin_template_by_name_and_missing_file():
+def test_builtin_template_by_name_text_and_missing_file():
     text, origin = load_template("pairwise")
     assert text == builtin_template("pairwise.j2") and "built-in" in origin
+    assert load_template(GOOD) == (GOOD, "template text")
+    with pytest.raises(TemplateError, match=r"template text: unknown variable 'answer'"):
+        score_protocol(template=GOOD.replace("{{ response }}", "{{ answer }}"))
     with pytest.raises(TemplateError, match="no such file"):
         load_template("/nonexistent/t.j2")
 

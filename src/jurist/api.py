@@ -64,11 +64,11 @@ TemplateSource = str | Path
 ExamplesSource = str | Path | Sequence[Example]
 
 
-def _template(template: TemplateSource | None) -> str | None:
+def _template(template: TemplateSource | None) -> tuple[str | None, str]:
+    """The template text and where it came from (a file, a built-in name, or text given directly)."""
     if template is None:
-        return None
-    text, origin = load_template(template)
-    return text
+        return None, ""
+    return load_template(template)
 
 
 def _examples(examples: ExamplesSource | None, task: str) -> list[Example]:
@@ -89,7 +89,7 @@ def score_protocol(rubric: str = DEFAULT_RUBRIC, scale: str | Scale = "1-5", *, 
     worked examples (or Examples). A template that the protocol cannot render is
     a ``TemplateError`` here, before any model call.
     """
-    text, shots = _template(template), _examples(examples, "score")
+    (text, origin), shots = _template(template), _examples(examples, "score")
     if dimensions is None:
         protocol: Protocol = PointwiseProtocol(rubric, scale, text, examples=shots)
     else:
@@ -103,17 +103,17 @@ def score_protocol(rubric: str = DEFAULT_RUBRIC, scale: str | Scale = "1-5", *, 
             the_set = DimensionSet(tuple(dimensions))
         protocol = DimensionsProtocol(the_set, text, examples=shots)
     if text is not None:
-        check_template(text, str(template), protocol)
+        check_template(text, origin, protocol)
     return protocol
 
 
 def compare_protocol(criteria: str = DEFAULT_CRITERIA, allow_tie: bool = False, *,
                      template: TemplateSource | None = None, examples: ExamplesSource | None = None) -> Protocol:
     """The protocol ``compare`` runs, with an optional template file and few-shot examples."""
-    text = _template(template)
+    text, origin = _template(template)
     protocol = PairwiseProtocol(criteria, allow_tie=allow_tie, template=text, examples=_examples(examples, "compare"))
     if text is not None:
-        check_template(text, str(template), protocol)
+        check_template(text, origin, protocol)
     return protocol
 
 

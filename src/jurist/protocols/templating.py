@@ -87,7 +87,12 @@ def builtin_templates() -> list[TemplateInfo]:
 
 
 def load_template(source: str | Path) -> tuple[str, str]:
-    """``(text, origin)`` of a template file, or of a built-in given by name (``pointwise``)."""
+    """``(text, origin)`` of a template file, a built-in given by name (``pointwise``), or template text.
+
+    A string with a line break or a Jinja2 tag is the template itself (API use).
+    """
+    if isinstance(source, str) and ("\n" in source or "{{" in source or "{%" in source):
+        return source, "template text"
     path = Path(source)
     if path.is_file():
         return path.read_text(encoding="utf-8"), str(path)
