@@ -209,6 +209,15 @@ def _metrics(p: np.ndarray, y: np.ndarray) -> dict[str, Any]:
             for k, v in m.items()}
 
 
+def _paired_gain(p: np.ndarray, q: np.ndarray, y: np.ndarray) -> list[float]:
+    """Accuracy of ``p`` minus accuracy of ``q`` on the same pairs, with a paired bootstrap 95% CI."""
+    from jurist.metrics.uncertainty import bootstrap
+
+    diff = ((p > 0.5) == (y > 0.5)).astype(float) - ((q > 0.5) == (y > 0.5)).astype(float)
+    e = bootstrap(lambda d: np.asarray(d.mean(axis=-1)), diff, seed=0, vectorized=True)
+    return [round(e.value, 4), round(e.low, 4), round(e.high, 4)]
+
+
 def _fit_views(train: list[dict[str, Any]], columns: slice) -> Any:
     """A per-view probe ("the response shown first is better") on every extracted view, folds by pair."""
     from jurist.learn.probe import fit_probe
@@ -242,13 +251,16 @@ def analyse_phase(args: argparse.Namespace) -> int:
         for variant, columns in COLUMNS.items() if train else ():
             fit = _fit_views(train, columns)
             s0, s1 = fit.model.decision(test["x0"][:, columns]), fit.model.decision(test["x1"][:, columns])
-            report[f"mtbench_probe_{variant}"] = _metrics(pair_probability(s0, s1, fit.temperature), y)
+            p = pair_probability(s0, s1, fit.temperature)
+            report[f"mtbench_probe_{variant}"] = _metrics(p, y)
+            report[f"mtbench_probe_{variant}"]["minus_prompted"] = _paired_gain(p, _prompted(test), y)
             report[f"train_cv_single_order_{variant}"] = fit.cv["calibrated"]
             print(f"MT-Bench probe [{variant}] fitted on {sum(len(d['t']) for d in train)} training views:",
                   report[f"mtbench_probe_{variant}"], flush=True)
         if len(y) >= 20:  # in-domain: a golden set of the user's own task (5-fold CV, folds by question)
             fit = fit_probe("compare", test["x0"], y, x_swapped=test["x1"], folds=5, groups=test["group"])
             report["mtbench_in_domain_cv"] = fit.cv["calibrated"]
+            report["mtbench_in_domain_cv"]["minus_prompted"] = _paired_gain(fit.oof, _prompted(test), y)
             print("MT-Bench in-domain 5-fold CV (folds by question):", fit.cv["calibrated"], flush=True)
     lodo = {}
     for held in TRAIN_SETS:
