@@ -53,4 +53,4 @@ def resolve_backend(judge: str = "local", model: str | None = None, **options: o
         if not os.environ.get("OPENAI_API_KEY"):
             raise BackendError("--judge openai:MODEL needs the OPENAI_API_KEY environment variable")
         return OpenAICompatibleBackend(judge.partition(":")[2], **options)  # type: ignore[arg-type]
-    raise BackendError(f"unknown judge {judge!r}: use local, local:PATH.gguf, http://HOST:PORT/v1 or openai:MODEL")
+    raise BackendError(f"unknown judge {judge!r}: use local, local:PATH.gguf, http://HOST:PORT/v1, openai:MODEL or probe:DIR")

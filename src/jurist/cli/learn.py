@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -100,5 +100,3 @@ def learn(
         err.print(f"[yellow]warning:[/yellow] {warning}")
     out.print(f"use it with: jurist {protocol} DATA --judge probe:{out_dir}")
 
-
-__all__ = ["learn", "Optional"]
