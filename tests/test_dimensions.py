@@ -103,7 +103,9 @@ def test_a_backend_error_on_one_dimension_is_a_failed_verdict_naming_it():
     backend = ScriptedBackend(by_dimension({"coherence": {"4": 1.0}, "consistency": BackendError("prompt too long"),
                                            "fluency": "I cannot say.", "relevance": {"3": 1.0}}))
     protocol = DimensionsProtocol(load_dimension_set("summeval"))
-    verdict = asyncio.run(Judge(backend, protocol, Dimensions(protocol)).ajudge(ITEMS[0]))
+    judge = Judge(backend, protocol)  # the protocol brings its own strategy: every dimension is judged
+    assert isinstance(judge.strategy, Dimensions)
+    verdict = asyncio.run(judge.ajudge(ITEMS[0]))
     assert verdict.status == "failed"
     assert "consistency: failed: prompt too long" in verdict.error and "fluency: unscored" in verdict.error
 
