@@ -208,6 +208,8 @@ def pooled(rows: list[tuple[str, float, float]], kind: str, n: int = 2000, seed:
         pick = np.concatenate([index[groups[k]] for k in rng.integers(0, len(groups), len(groups))])
         boots.append(_corr(kind, x[pick], y[pick]))
     boots_arr = np.array([b for b in boots if not math.isnan(b)])
+    if len(boots_arr) < n // 2:  # constant judge: the correlation is undefined
+        return {"value": value, "ci": [math.nan, math.nan], "n": len(rows)}
     return {"value": value, "ci": [float(np.quantile(boots_arr, 0.025)), float(np.quantile(boots_arr, 0.975))],
             "n": len(rows)}
 
