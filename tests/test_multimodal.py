@@ -15,7 +15,6 @@ from jurist import Item, Judge, OpenAICompatibleBackend, ScriptedBackend
 from jurist.api import compare, score
 from jurist.backends import BackendError, resolve_backend
 from jurist.cli import app
-from jurist.engine import Store
 from jurist.engine.store import completion_key
 from jurist.io import load_items, read_judgments
 from jurist.media import MEDIA_MARK, attach_media, timestamp_text

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -31,11 +30,9 @@ from jurist.cli.common import (
     fail,
     out,
     print_summary,
-    warn_skipped,
 )
-from jurist.cli.judging import JobOptions, _write_outputs
+from jurist.cli.judging import JobOptions, _write_outputs, judge_source
 from jurist.engine import RunResult
-from jurist.io import JuristInputError
 from jurist.judge import Judge
 from jurist.protocols.base import Protocol
 
@@ -44,20 +41,11 @@ SHOWN_QUESTIONS = 40
 
 def run_local(source: DataSource, protocol: Protocol, job: JobOptions, command: str) -> RunResult:
     """Run ``protocol`` (with its default strategy) over ``source`` in this process; print the summary."""
-    from jurist.api import run_judge
-
     try:
         backend = resolve_backend(job.judge, job.model, vision=job.vision)
     except (BackendError, ModelUnavailable) as error:
         fail(error)
-    try:
-        result = run_judge(Judge(backend, protocol), source.path, task=source.task, fields=source.fields,
-                           preset=source.preset, label_map=source.labels, limit=source.limit, store=job.store,
-                           name=job.name, resume=job.resume, command=" ".join(sys.argv),
-                           config=job.engine_config(backend.spec))
-    except (JuristInputError, ValueError) as error:
-        fail(error)
-    warn_skipped(result.input_errors)
+    result = judge_source(Judge(backend, protocol), source, job)
     print_summary(result, f"jurist {command} · {backend.spec} · run {result.run.id}")
     return result
 

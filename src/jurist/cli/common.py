@@ -6,15 +6,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, NoReturn, Optional
 
+import click
 import typer
+from typer.core import TyperGroup
 from rich.console import Console
 from rich.table import Table
 
 from jurist.engine import RunResult
 from jurist.io import LoadResult
 
+# `jurist --help` lists commands in the order a user meets them, not in the order modules register them.
+COMMAND_ORDER = ("score", "compare", "rank", "check", "correct", "runs", "export", "meta", "calibrate",
+                 "jury-fit", "learn", "templates")
+
+
+class _OrderedCommands(TyperGroup):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = super().list_commands(ctx)
+        return sorted(names, key=lambda n: COMMAND_ORDER.index(n) if n in COMMAND_ORDER else len(COMMAND_ORDER))
+
+
 app = typer.Typer(help="Turn any language model into a calibrated, debiased, audited judge.",
-                  no_args_is_help=True, add_completion=False)
+                  no_args_is_help=True, add_completion=False, cls=_OrderedCommands)
 out = Console()
 err = Console(stderr=True)
 

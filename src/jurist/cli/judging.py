@@ -43,16 +43,16 @@ from jurist.cli.common import (
     parse_price,
     print_summary,
     table,
-    text_or_file,
     warn_skipped,
 )
 from jurist.engine import EngineConfig, RunResult, Store
 from jurist.io import JuristInputError, write_judgments
 from jurist.judge import Judge
 from jurist.protocols.base import Protocol
-from jurist.protocols.pairwise import DEFAULT_CRITERIA, PairwiseProtocol
-from jurist.protocols.pointwise import DEFAULT_RUBRIC, PointwiseProtocol
+from jurist.protocols.pairwise import DEFAULT_CRITERIA
+from jurist.protocols.pointwise import DEFAULT_RUBRIC
 from jurist.strategies import Single, Strategy, Swap
+from jurist.strategies.jury import Jury
 from jurist.cli import templates
 from jurist.cli.templates import DimensionOpt, DimensionsOpt, ExamplesOpt, TemplateOpt
 from jurist.protocols.dimensions import DimensionsProtocol
@@ -108,21 +108,13 @@ def run_job(source: DataSource, protocol: Protocol, job: JobOptions, strategy: S
         _check_calibration(job.calibration)
     if job.engine != "local":
         return _run_ray(source, protocol, job, strategy)
-    from jurist.api import run_judge
 
     try:
         backend = resolve_backend(job.judge, job.model, vision=job.vision)
     except (BackendError, ModelUnavailable) as error:
         fail(error)
     judge = Judge(backend, protocol, strategy, job.explain)
-    try:
-        result = run_judge(judge, source.path, task=source.task, fields=source.fields, preset=source.preset,
-                           label_map=source.labels, limit=source.limit, store=job.store,
-                           name=job.name, resume=job.resume, command=" ".join(sys.argv),
-                           config=job.engine_config(judge.spec))
-    except (JuristInputError, ValueError) as error:
-        fail(error)
-    warn_skipped(result.input_errors)
+    result = judge_source(judge, source, job)
     if job.calibration is not None:
         result = _apply_calibration(result, job.calibration, job.store)
     print_summary(result, f"jurist {source.task} · {backend.spec} · run {result.run.id}")
@@ -131,6 +123,21 @@ def run_job(source: DataSource, protocol: Protocol, job: JobOptions, strategy: S
     _write_outputs(source, job, result)
     if result.run.status != "finished":
         raise typer.Exit(1)
+
+
+def judge_source(judge: Judge | Jury, source: DataSource, job: JobOptions) -> RunResult:
+    """Run a judge (or a jury) over ``source`` with the job's store and engine settings; warn about bad rows."""
+    from jurist.api import run_judge
+
+    try:
+        result = run_judge(judge, source.path, task=source.task, fields=source.fields,  # type: ignore[arg-type]
+                           preset=source.preset, label_map=source.labels, limit=source.limit, store=job.store,
+                           name=job.name, resume=job.resume, command=" ".join(sys.argv),
+                           config=job.engine_config(judge.spec))
+    except (JuristInputError, ValueError) as error:
+        fail(error)
+    warn_skipped(result.input_errors)
+    return result
 
 
 def _write_outputs(source: DataSource, job: JobOptions, result: RunResult, ray: bool = False) -> None:

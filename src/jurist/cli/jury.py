@@ -113,21 +113,13 @@ def build_jury(specs: str, model: str | None, protocol: Protocol, strategy: Stra
 
 def run_jury_job(source: DataSource, protocol: Protocol, job: JobOptions, strategy: Strategy | None) -> None:
     """``--jury``: every member judges every item; one jury verdict per item, with the members' in ``parts``."""
-    from jurist.api import run_judge
-    from jurist.cli.judging import _apply_calibration, _check_calibration, _write_outputs
+    from jurist.cli.judging import _apply_calibration, _check_calibration, _write_outputs, judge_source
 
     assert job.jury is not None
     if job.calibration is not None:
         _check_calibration(job.calibration)
     jury = build_jury(job.jury, job.model, protocol, strategy, job.explain, job.aggregate, job.weights)
-    try:
-        result = run_judge(jury, source.path, task=source.task, fields=source.fields,  # type: ignore[arg-type]
-                           preset=source.preset, label_map=source.labels, limit=source.limit, store=job.store,
-                           name=job.name, resume=job.resume, command=" ".join(sys.argv),
-                           config=job.engine_config(jury.spec))
-    except (JuristInputError, ValueError) as error:
-        fail(error)
-    warn_skipped(result.input_errors)
+    result = judge_source(jury, source, job)
     if job.calibration is not None:
         result = _apply_calibration(result, job.calibration, job.store)
     print_summary(result, f"jurist {source.task} · {jury.spec} · {job.aggregate} · run {result.run.id}")

@@ -127,7 +127,6 @@ def expected_calibration_error(
     def stat(b_idx: np.ndarray, b_c: np.ndarray, b_y: np.ndarray) -> np.ndarray:
         batch, n = b_idx.shape
         flat = (b_idx + (np.arange(batch) * k)[:, None]).ravel()
-        counts = np.bincount(flat, minlength=batch * k).reshape(batch, k)
         sum_c = np.bincount(flat, weights=b_c.ravel(), minlength=batch * k).reshape(batch, k)
         sum_y = np.bincount(flat, weights=b_y.ravel(), minlength=batch * k).reshape(batch, k)
         return np.asarray(np.abs(sum_y - sum_c).sum(axis=1) / n, dtype=float)

@@ -6,7 +6,7 @@ import asyncio
 
 from jurist.protocols.pairwise import preference_of
 from jurist.strategies.base import RunView, Strategy
-from jurist.types import Item, Usage, Verdict
+from jurist.types import Item, Verdict
 
 
 def combine_orders(first: Verdict, second: Verdict) -> Verdict:
