@@ -11,6 +11,7 @@ import typer
 
 from jurist.backends import BackendError, resolve_backend
 from jurist.backends.models import ModelUnavailable
+from jurist.cli import templates
 from jurist.cli.common import (
     DEFAULT_STORE,
     CalibrationOpt,
@@ -45,19 +46,18 @@ from jurist.cli.common import (
     table,
     warn_skipped,
 )
+from jurist.cli.jury import AggregateOpt, JuryOpt, SamplesOpt, TemperatureOpt, WeightsOpt, sampling_strategy
+from jurist.cli.templates import DimensionOpt, DimensionsOpt, ExamplesOpt, TemplateOpt
 from jurist.engine import EngineConfig, RunResult, Store
 from jurist.io import JuristInputError, write_judgments
 from jurist.judge import Judge
 from jurist.protocols.base import Protocol
+from jurist.protocols.dimensions import DimensionsProtocol
 from jurist.protocols.pairwise import DEFAULT_CRITERIA
 from jurist.protocols.pointwise import DEFAULT_RUBRIC
 from jurist.strategies import Single, Strategy, Swap
-from jurist.strategies.jury import Jury
-from jurist.cli import templates
-from jurist.cli.templates import DimensionOpt, DimensionsOpt, ExamplesOpt, TemplateOpt
-from jurist.protocols.dimensions import DimensionsProtocol
 from jurist.strategies.dimensions import Dimensions
-from jurist.cli.jury import AggregateOpt, JuryOpt, SamplesOpt, TemperatureOpt, WeightsOpt, sampling_strategy
+from jurist.strategies.jury import Jury
 
 
 @dataclass(frozen=True)
