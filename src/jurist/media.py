@@ -108,22 +108,18 @@ def modality_of(item: Item, accepts_images: bool) -> str:
     """The modality a judge (accepting images or not) gets for ``item``; raises MediaError when none."""
     modalities: list[str] = []
     where = f" ({item.source.path}:{item.source.line})" if item.source else ""
-    if item.images and accepts_images:
-        modalities.append("image")
-    elif item.caption:
-        modalities.append("caption")
-    elif item.images:
-        raise MediaError(f"item {item.id}{where} has {len(item.images)} image(s), the judge does not accept images, "
-                         "and the item has no 'caption' to judge instead (use a judge that sees images, e.g. an "
-                         "http judge with --vision, or add a caption)")
-    if item.frames and accepts_images:
-        modalities.append("frames")
-    elif item.transcript:
-        modalities.append("transcript")
-    elif item.frames:
-        raise MediaError(f"item {item.id}{where} has {len(item.frames)} video frame(s), the judge does not accept "
-                         "images, and the item has no 'transcript' to judge instead (use a judge that sees images, "
-                         "e.g. an http judge with --vision, or add a transcript)")
+    # Each kind of picture has a text stand-in for judges that cannot see it.
+    for pictures, kind, noun, stand_in, name in ((item.images, "image", "image(s)", item.caption, "caption"),
+                                                 (item.frames, "frames", "video frame(s)", item.transcript,
+                                                  "transcript")):
+        if pictures and accepts_images:
+            modalities.append(kind)
+        elif stand_in:
+            modalities.append(name)
+        elif pictures:
+            raise MediaError(f"item {item.id}{where} has {len(pictures)} {noun}, the judge does not accept images, "
+                             f"and the item has no '{name}' to judge instead (use a judge that sees images, e.g. an "
+                             f"http judge with --vision, or add a {name})")
     return "+".join(modalities) or "text"
 
 
