@@ -17,7 +17,9 @@ MT-Bench human pairwise set (200 non-tie pairs, LLMBar's processing):
        ``--rationale-limit`` pairs, since it generates ~200 tokens per pair).
    (b) and (c) run on each chunk right after the jurist/raw timing of that chunk, so a
    drift in machine load hits every judge's seconds-per-pair alike.
-3. One table on stdout; ``--json OUT`` writes every number plus per-item predictions.
+3. One table on stdout; ``--json OUT`` writes every number plus per-item predictions, and the
+   llama.cpp build it ran on (flag set and CMake flags, ``jurist.backends.native``). How the
+   builds compare with each other on one machine: ``benchmarks/native_builds.py``.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from jurist.backends import native
 from jurist.backends.base import BackendError
 from jurist.backends.embedded import EmbeddedBackend
 from jurist.io import load_items
@@ -527,12 +530,15 @@ def main(argv: list[str] | None = None) -> int:
                      "rationale_tokens": args.rationale_tokens, "generate_tokens": args.generate_tokens,
                      "n_ctx": backend.n_ctx},
         "environment": {"python": platform.python_version(), "llama_cpp_python": llama_cpp.__version__,
-                        "cpus": os.cpu_count(), "machine": platform.machine(), "platform": platform.platform()},
+                        "cpus": os.cpu_count(), "machine": platform.machine(), "platform": platform.platform(),
+                        "native_build": native.build_facts()},
         **results,
     }
     console = Console(width=None if sys.stdout.isatty() else 140)
     if note:
         console.print(f"note: {note}")
+    build = report["environment"]["native_build"]
+    console.print(f"llama.cpp build: {build['flag_set']} ({' '.join(build['cmake_args'])}) on {build['cpu']['model']}")
     console.print(table(report))
     if args.json_out:
         out = Path(args.json_out)

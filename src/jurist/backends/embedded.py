@@ -26,6 +26,7 @@ import numpy as np
 
 from jurist.backends.base import Backend, BackendError
 from jurist.backends.models import DEFAULT_MODEL, MODELS, model_path
+from jurist.backends.native import NativeBuildError, ensure_runs_here
 from jurist.types import Completion, CompletionRequest, Message, Usage
 
 
@@ -63,6 +64,10 @@ class EmbeddedBackend(Backend):
                 raise BackendError(f"{path} is not a GGUF file (it does not start with b'GGUF')")
         self.path = path
         self.spec = f"local:{MODELS[str(model)].name if str(model) in MODELS else path.name}"
+        try:
+            ensure_runs_here(path)  # a native build this CPU cannot run crashes a child process, not this one
+        except NativeBuildError as error:
+            raise BackendError(str(error)) from None
         self.llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, n_batch=chunk, n_ubatch=chunk,
                          logits_all=False, seed=seed, verbose=False)
         self.n_ctx = n_ctx

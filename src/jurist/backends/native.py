@@ -54,6 +54,10 @@ _X86_AVX512_EXTRAS = {"AVX512_VBMI": "avx512vbmi", "AVX512_VNNI": "avx512_vnni",
 _X86_AMX = {"AMX_TILE": "amx_tile", "AMX_INT8": "amx_int8", "AMX_BF16": "amx_bf16"}
 
 
+def _say(message: str) -> None:
+    print(message, flush=True)  # flushed: `make install` pipes it while a build runs for minutes
+
+
 class NativeBuildError(RuntimeError):
     """No build of llama.cpp runs on this machine, or one could not be built."""
 
@@ -287,8 +291,9 @@ def sdist_path(wheels: Path, version: str, pip: Sequence[str]) -> Path:
 
 
 def build_wheel(wheels: Path, flags: FlagSet, pip: Sequence[str], version: str = LLAMA_CPP_VERSION,
-                log: Callable[[str], None] = print) -> Path:
+                log: Callable[[str], None] | None = None) -> Path:
     """Build llama-cpp-python with ``flags`` (or reuse the wheel cached under the same key)."""
+    log = log or _say
     key = BuildKey.for_here(flags, version)
     if (wheel := cached_wheel(wheels, key)) is not None:
         log(f"jurist: reusing llama-cpp-python {version} built for {flags.name} ({wheel.parent.name})")
@@ -330,7 +335,7 @@ def known_builds(wheels: Path | None = None) -> dict[str, dict]:
     for path in sorted(wheels.glob("*/build.json")):
         try:
             record = json.loads(path.read_text())
-            records[record["library_digest"]] = record
+            records[record["library_digest"]] = {**record, "folder": str(path.parent)}
         except (OSError, ValueError, KeyError):
             continue
     return records
@@ -372,6 +377,14 @@ def installed_build(wheels: Path | None = None) -> InstalledBuild | None:
         return None
     digest = native_library_digest(package_dir=package_dir)
     return InstalledBuild(package_dir, digest, known_builds(wheels).get(digest))
+
+
+def build_facts() -> dict[str, object]:
+    """The installed build and the CPU, for benchmark records and run environments."""
+    build, cpu = installed_build(), detect_cpu()
+    return {"flag_set": build.flag_set if build else None, "cmake_args": build.cmake_args if build else [],
+            "library_digest": build.library_digest if build else None,
+            "cpu": {"model": cpu.model, "arch": cpu.arch, "fingerprint": cpu.fingerprint}}
 
 
 # -- the smoke test --------------------------------------------------------------------------
@@ -545,11 +558,12 @@ class Attempt:
 
 def install_checked(candidates: Sequence[FlagSet], build: Callable[[FlagSet], Path],
                     install: Callable[[Path], None], check: Callable[[FlagSet], SmokeResult],
-                    log: Callable[[str], None] = print) -> tuple[FlagSet, list[Attempt]]:
+                    log: Callable[[str], None] | None = None) -> tuple[FlagSet, list[Attempt]]:
     """Build, install and smoke-test each candidate in turn until one passes.
 
     Says which failed and why; raises :class:`NativeBuildError` naming every attempt when none works.
     """
+    log = log or _say
     attempts: list[Attempt] = []
     for flags in candidates:
         install(build(flags))

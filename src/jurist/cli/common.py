@@ -17,7 +17,7 @@ from jurist.io import LoadResult
 
 # `jurist --help` lists commands in the order a user meets them, not in the order modules register them.
 COMMAND_ORDER = ("score", "compare", "rank", "check", "correct", "runs", "export", "meta", "calibrate",
-                 "jury-fit", "learn", "templates")
+                 "jury-fit", "learn", "templates", "doctor")
 
 
 class _OrderedCommands(TyperGroup):
