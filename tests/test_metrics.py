@@ -68,6 +68,18 @@ def test_bootstrap_deterministic_and_vectorized_matches_loop() -> None:
     assert bootstrap(np.mean, x, seed=8) != a
 
 
+def test_bootstrap_is_scipys_percentile_bootstrap() -> None:
+    x = np.random.default_rng(2).normal(size=60)
+    y = x + np.random.default_rng(3).normal(size=60)
+    for args, stat in [((x,), lambda a, axis=-1: a.mean(axis=axis)),
+                       ((x, y), lambda a, b, axis=-1: (a - b).mean(axis=axis))]:
+        ref = stats.bootstrap(args, stat, paired=len(args) > 1, vectorized=True, n_resamples=1000, method="percentile",
+                              confidence_level=0.9, rng=np.random.default_rng(11)).confidence_interval
+        est = bootstrap(lambda *rows: stat(*rows, axis=-1), *args, n_resamples=1000, confidence=0.9, seed=11,
+                        vectorized=True)
+        assert (est.low, est.high) == pytest.approx((ref.low, ref.high))
+
+
 def test_bootstrap_paired_arrays() -> None:
     x = np.arange(50.0)
     est = bootstrap(lambda a, b: float(np.mean(a - b)), x, x)
