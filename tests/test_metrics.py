@@ -230,7 +230,8 @@ def test_krippendorff_strings_ci_and_degenerate() -> None:
 
 def test_krippendorff_ordinal_value_domain_and_ratio_zero() -> None:
     order = ["low", "mid", "high"]
-    data = [["low", "mid", "high", "high", None], ["low", "high", "high", "mid", "mid"], ["mid", "mid", None, "high", "mid"]]
+    data = [["low", "mid", "high", "high", None], ["low", "high", "high", "mid", "mid"],
+            ["mid", "mid", None, "high", "mid"]]
     coded = np.array([[np.nan if v is None else order.index(v) for v in row] for row in data], dtype=float)
     est = krippendorff_alpha(data, level="ordinal", value_domain=order, ci=False)
     assert est.value == pytest.approx(krippendorff.alpha(reliability_data=coded, level_of_measurement="ordinal"))

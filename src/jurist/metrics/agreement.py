@@ -102,13 +102,14 @@ def _sort_labels(values: Sequence[Any]) -> list[Any]:
         return distinct
 
 
-def _codes(values: Sequence[Any] | np.ndarray, categories: Sequence[Any], name: str) -> np.ndarray:
+def _codes(values: Sequence[Any], categories: Sequence[Any], name: str) -> np.ndarray:
     """Position of each value in ``categories``, -1 for a missing one; a value outside them raises."""
     index = {c: i for i, c in enumerate(categories)}
-    unknown = {v for v in values if not _is_missing(v) and v not in index}
+    codes = np.array([index.get(v, -1) for v in values], dtype=np.intp)
+    unknown = {values[i] for i in np.flatnonzero(codes < 0) if not _is_missing(values[i])}
     if unknown:
         raise ValueError(f"values not in {name}: {sorted(map(repr, unknown))}")
-    return np.array([-1 if _is_missing(v) else index[v] for v in values], dtype=np.intp)
+    return codes
 
 
 # ---------------------------------------------------------------- accuracy
@@ -151,11 +152,11 @@ def _kappa_weights(k: int, weights: KappaWeights) -> np.ndarray:
     raise ValueError(f"weights must be None, 'linear' or 'quadratic', got {weights!r}")
 
 
-def _confusions(a: np.ndarray, b: np.ndarray, k: int) -> np.ndarray:
-    """Confusion matrices ``(batch, k, k)`` of rows of category codes ``(batch, n)``; a pair with a -1 is skipped."""
-    batch = a.shape[0]
-    cell = np.where((a >= 0) & (b >= 0), a * k + b, k * k) + (np.arange(batch) * (k * k + 1))[:, None]
-    counts = np.bincount(cell.ravel(), minlength=batch * (k * k + 1)).reshape(batch, k * k + 1)
+def _confusions(cells: np.ndarray, k: int) -> np.ndarray:
+    """Confusion matrices ``(batch, k, k)`` of rows of cells ``a * k + b``; cell ``k * k`` (a pair with a gap) is skipped."""
+    batch = cells.shape[0]
+    flat = cells + (np.arange(batch) * (k * k + 1))[:, None]
+    counts = np.bincount(flat.ravel(), minlength=batch * (k * k + 1)).reshape(batch, k * k + 1)
     return counts[:, : k * k].reshape(batch, k, k).astype(float)
 
 
@@ -194,9 +195,9 @@ def cohen_kappa(
     cats = list(labels) if labels is not None else _sort_labels([*x.tolist(), *y.tolist()])
     k = max(len(cats), 1)
     w = _kappa_weights(k, weights)
-    return _estimate(lambda bx, by: _kappa_from_confusion(_confusions(bx, by, k), w), _codes(x.tolist(), cats, "labels"),
-                     _codes(y.tolist(), cats, "labels"), ci=ci, n_resamples=n_resamples, confidence=confidence, seed=seed,
-                     groups=kept)
+    cells = _codes(x.tolist(), cats, "labels") * k + _codes(y.tolist(), cats, "labels")
+    return _estimate(lambda c: _kappa_from_confusion(_confusions(c, k), w), cells, ci=ci, n_resamples=n_resamples,
+                     confidence=confidence, seed=seed, groups=kept)
 
 
 # ---------------------------------------------------------------- Krippendorff's alpha

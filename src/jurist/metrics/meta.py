@@ -438,8 +438,10 @@ def meta_report(
 
 def _pairwise_stats(batch: np.ndarray, cats: list[Any], weights: Any) -> np.ndarray:
     """(B, items, 2) codes -> (B, 2): kappa and raw agreement of the two columns (items where both present)."""
-    conf = _confusions(batch[:, :, 0], batch[:, :, 1], len(cats))
+    k = len(cats)
+    a, b = batch[:, :, 0], batch[:, :, 1]
+    conf = _confusions(np.where((a >= 0) & (b >= 0), a * k + b, k * k), k)
     with np.errstate(divide="ignore", invalid="ignore"):
-        kap = _kappa_from_confusion(conf, _kappa_weights(len(cats), weights))
+        kap = _kappa_from_confusion(conf, _kappa_weights(k, weights))
         agr = np.trace(conf, axis1=1, axis2=2) / conf.sum(axis=(1, 2))
     return np.stack([kap, agr], axis=1)
