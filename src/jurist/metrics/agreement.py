@@ -153,7 +153,7 @@ def _kappa_weights(k: int, weights: KappaWeights) -> np.ndarray:
 
 
 def _confusions(cells: np.ndarray, k: int) -> np.ndarray:
-    """Confusion matrices ``(batch, k, k)`` of rows of cells ``a * k + b``; cell ``k * k`` (a pair with a gap) is skipped."""
+    """Confusion matrices ``(batch, k, k)`` of rows of cells ``a * k + b``; cell ``k * k`` (a gap) is skipped."""
     batch = cells.shape[0]
     flat = cells + (np.arange(batch) * (k * k + 1))[:, None]
     counts = np.bincount(flat.ravel(), minlength=batch * (k * k + 1)).reshape(batch, k * k + 1)
