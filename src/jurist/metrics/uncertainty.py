@@ -94,7 +94,7 @@ def bootstrap(
     groups: Sequence[Hashable] | np.ndarray | None = None,
     vectorized: bool = False,
 ) -> Estimate:
-    """Percentile bootstrap confidence interval of ``stat_fn(*arrays)``.
+    """Percentile bootstrap confidence interval of ``stat_fn(*arrays)``, drawn by ``scipy.stats.bootstrap``.
 
     The arrays are paired along their first axis (all have the same length
     ``n``): each resample draws ``n`` items with replacement, the same rows from
@@ -114,7 +114,8 @@ def bootstrap(
     than half are NaN, or there are fewer than two resampling units, the bounds
     are NaN. With ``n == 0`` the value is NaN too and ``stat_fn`` is not called.
     ``n_resamples=0`` computes the value only (``method="none"``).
-    Results depend only on the data, the arguments and ``seed``.
+    Results depend only on the data, the arguments and ``seed`` (the resamples
+    are those of ``scipy.stats.bootstrap(..., rng=numpy.random.default_rng(seed))``).
     """
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
