@@ -68,6 +68,18 @@ def test_bootstrap_deterministic_and_vectorized_matches_loop() -> None:
     assert bootstrap(np.mean, x, seed=8) != a
 
 
+def test_bootstrap_is_scipys_percentile_bootstrap() -> None:
+    x = np.random.default_rng(2).normal(size=60)
+    y = x + np.random.default_rng(3).normal(size=60)
+    for args, stat in [((x,), lambda a, axis=-1: a.mean(axis=axis)),
+                       ((x, y), lambda a, b, axis=-1: (a - b).mean(axis=axis))]:
+        ref = stats.bootstrap(args, stat, paired=len(args) > 1, vectorized=True, n_resamples=1000, method="percentile",
+                              confidence_level=0.9, rng=np.random.default_rng(11)).confidence_interval
+        est = bootstrap(lambda *rows: stat(*rows, axis=-1), *args, n_resamples=1000, confidence=0.9, seed=11,
+                        vectorized=True)
+        assert (est.low, est.high) == pytest.approx((ref.low, ref.high))
+
+
 def test_bootstrap_paired_arrays() -> None:
     x = np.arange(50.0)
     est = bootstrap(lambda a, b: float(np.mean(a - b)), x, x)
@@ -157,10 +169,13 @@ def test_cohen_kappa_labels_order_and_unknowns() -> None:
     est = cohen_kappa(a, b, weights="linear", labels=order, ci=False)
     ref = cohen_kappa_score(a, b, weights="linear", labels=order)
     assert est.value == pytest.approx(ref)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not in labels"):
         cohen_kappa(["x"], ["low"], labels=order)
+    with pytest.raises(ValueError, match="weights"):
+        cohen_kappa(a, b, weights="cubic")  # type: ignore[arg-type]
     # one category only: no expected disagreement
     assert math.isnan(cohen_kappa(["A"] * 5, ["A"] * 5).value)
+    assert cohen_kappa([], []).n == 0 and cohen_kappa([None, float("nan")], ["A", "B"]).n == 0
 
 
 # ---------------------------------------------------------------- Krippendorff's alpha
@@ -202,10 +217,27 @@ def test_krippendorff_strings_ci_and_degenerate() -> None:
     est = krippendorff_alpha(data)
     assert est.value == pytest.approx(krippendorff.alpha(reliability_data=coded, level_of_measurement="nominal"))
     assert est.low <= est.value <= est.high
-    assert math.isnan(krippendorff_alpha([[1, 1], [1, 1]]).value)
+    assert math.isnan(krippendorff_alpha([[1, 1], [1, 1]]).value)  # one value: the package raises, alpha is NaN
     assert krippendorff_alpha([]).n == 0
-    with pytest.raises(ValueError):
+    assert krippendorff_alpha([[None, float("nan")], [1, None]]).n == 0  # no unit with two values
+    with pytest.raises(ValueError, match="numeric"):
         krippendorff_alpha(data, level="interval")
+    with pytest.raises(ValueError, match="raters x units"):
+        krippendorff_alpha([1, 2, 3])  # type: ignore[list-item]
+    with pytest.raises(ValueError, match="not in value_domain"):
+        krippendorff_alpha(data, value_domain=["a", "b"])
+
+
+def test_krippendorff_ordinal_value_domain_and_ratio_zero() -> None:
+    order = ["low", "mid", "high"]
+    data = [["low", "mid", "high", "high", None], ["low", "high", "high", "mid", "mid"],
+            ["mid", "mid", None, "high", "mid"]]
+    coded = np.array([[np.nan if v is None else order.index(v) for v in row] for row in data], dtype=float)
+    est = krippendorff_alpha(data, level="ordinal", value_domain=order, ci=False)
+    assert est.value == pytest.approx(krippendorff.alpha(reliability_data=coded, level_of_measurement="ordinal"))
+    zeros = np.array([[0, 1, 2, 0, 3], [0, 2, 2, 1, 3], [np.nan, 1, 2, 0, 2]])
+    ratio = krippendorff_alpha(zeros, level="ratio", ci=False)
+    assert ratio.value == pytest.approx(krippendorff.alpha(reliability_data=zeros, level_of_measurement="ratio"))
 
 
 # ---------------------------------------------------------------- correlations
@@ -241,6 +273,8 @@ def test_correlations_degenerate() -> None:
     assert math.isnan(pearson([1.0], [2.0]).value)
     assert spearman([], []).n == 0
     assert kendall([1, 2, None, 4], [1, 2, 3, float("nan")]).n == 2
+    with pytest.raises(ValueError, match="correlations need numbers"):
+        pearson(["a", "b"], [1, 2])
 
 
 def test_grouped_correlation_skips_constant_groups() -> None:

@@ -24,9 +24,10 @@ Recalibration
     - :class:`PlattScaling`: ``sigmoid(a * logit(c) + b)``, logistic regression
       on the logit (Platt 1999), unregularised.
     - :class:`IsotonicCalibration`: the non-decreasing step function that
-      minimises squared error (pool-adjacent-violators), linearly
-      interpolated between fitted points and clipped outside them, as
-      scikit-learn's ``IsotonicRegression(out_of_bounds="clip")``.
+      minimises squared error (``scipy.optimize.isotonic_regression``, pool
+      adjacent violators), linearly interpolated between fitted points and
+      clipped outside them, as scikit-learn's
+      ``IsotonicRegression(out_of_bounds="clip")``.
 
     All three are monotone non-decreasing (Platt when ``a >= 0``), so
     recalibration never changes which verdicts pass a confidence threshold,
@@ -273,6 +274,8 @@ class PlattScaling(Calibrator):
         c, y = _arrays(confidence, correct)
         if c.size == 0:
             raise ValueError("cannot fit a calibrator on no data")
+        # Two parameters fitted with scipy's BFGS rather than sklearn's LogisticRegression(penalty=None),
+        # which the tests compare it with: scikit-learn is 51 MB to install and an extra, not a dependency.
         z = _logit(c)
         scale = float(z.std()) or 1.0  # standardise for a well-conditioned optimisation
 
@@ -295,26 +298,8 @@ class PlattScaling(Calibrator):
         return {"a": self.a, "b": self.b}
 
 
-def _pava(y: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Weighted isotonic (non-decreasing) least-squares fit of ``y`` (pool adjacent violators)."""
-    values: list[float] = []
-    weights: list[float] = []
-    sizes: list[int] = []
-    for yi, wi in zip(y.tolist(), w.tolist(), strict=True):
-        values.append(yi)
-        weights.append(wi)
-        sizes.append(1)
-        while len(values) > 1 and values[-2] > values[-1]:
-            w_new = weights[-2] + weights[-1]
-            v_new = (values[-2] * weights[-2] + values[-1] * weights[-1]) / w_new
-            s_new = sizes[-2] + sizes[-1]
-            del values[-1], weights[-1], sizes[-1]
-            values[-1], weights[-1], sizes[-1] = v_new, w_new, s_new
-    return np.repeat(values, sizes)
-
-
 class IsotonicCalibration(Calibrator):
-    """A non-decreasing step function fitted by PAV, interpolated linearly, clipped at the ends."""
+    """A non-decreasing step function (scipy's isotonic regression), interpolated linearly, clipped at the ends."""
 
     kind = "isotonic"
 
@@ -329,7 +314,7 @@ class IsotonicCalibration(Calibrator):
         # one point per distinct confidence (mean outcome, weight = count), as scikit-learn does
         ux, inverse, counts = np.unique(c, return_inverse=True, return_counts=True)
         means = np.bincount(inverse, weights=y) / counts
-        fitted = _pava(means, counts.astype(float))
+        fitted = optimize.isotonic_regression(means, weights=counts).x
         # keep only the points where the step function changes (plus both ends of each step)
         keep = np.ones(len(ux), dtype=bool)
         if len(ux) > 2:

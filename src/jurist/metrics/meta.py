@@ -34,7 +34,6 @@ Every number is an :class:`~jurist.metrics.uncertainty.Estimate` with a 95% inte
 from __future__ import annotations
 
 import itertools
-import math
 import warnings
 from collections import Counter
 from collections.abc import Hashable, Sequence
@@ -44,8 +43,11 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from jurist.metrics.agreement import (
+    _codes,
+    _confusions,
     _kappa_from_confusion,
     _kappa_weights,
+    _label_value,
     accuracy,
     cohen_kappa,
     grouped_correlation,
@@ -79,20 +81,6 @@ def _norm_pref(value: Any) -> str | None:
     return {"a": "A", "b": "B", "tie": "tie"}.get(value.strip().lower())
 
 
-def _norm_score(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, str) and value.strip().lower() in ("pass", "yes"):
-        return 1.0
-    if isinstance(value, str) and value.strip().lower() in ("fail", "no"):
-        return 0.0
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return None
-    return out if math.isfinite(out) else None
-
-
 def _lookup(judgment: Judgment, field: str) -> Any:
     """``label`` is the judgment's label; anything else a (dotted) metadata field."""
     if field == "label":
@@ -109,7 +97,7 @@ def labels_of(judgment: Judgment, field: str = "label") -> list[Any]:
     """The human labels of one judgment: a list field gives several, a scalar one; missing ones dropped."""
     raw = _lookup(judgment, field)
     values = raw if isinstance(raw, (list, tuple)) else [raw]
-    norm = _norm_pref if judgment.verdict.kind == "compare" else _norm_score
+    norm = _norm_pref if judgment.verdict.kind == "compare" else _label_value
     return [norm(v) for v in values]
 
 
@@ -276,11 +264,6 @@ def _pairwise_mean_kappa(columns: np.ndarray, cats: list[Any], weights: Any, opt
             bootstrap(mean_over_pairs(1), columns, vectorized=True, **opts))
 
 
-def _codes(values: Sequence[Any], cats: list[Any]) -> np.ndarray:
-    index = {c: i for i, c in enumerate(cats)}
-    return np.array([-1 if v is None else index[v] for v in values], dtype=np.intp)
-
-
 def _calibration(source: str, conf: list[float], correct: list[float], opts: dict[str, Any],
                  n_bins: int, binning: Binning) -> CalibrationReport:
     seed, n_res, level = opts["seed"], opts["n_resamples"], opts["confidence"]
@@ -337,7 +320,7 @@ def meta_report(
         cats_all: list[Any] = [c for c in PREFERENCES if c in set(pred) | {v for ls in per_item for v in ls} | {"A", "B"}]
         weights = None
     else:
-        pred = [_norm_score(j.verdict.top_label) for j in scored]
+        pred = [_label_value(j.verdict.top_label) for j in scored]
         observed = {v for v in pred if v is not None} | {v for ls in per_item for v in ls if v is not None}
         cats_all = sorted(observed)
         weights = "quadratic"
@@ -350,8 +333,8 @@ def meta_report(
         width = max(len(ls) for ls in per_item)
         rows_h = [ls + [None] * (width - len(ls)) for ls in per_item]
         keep = [i for i, ls in enumerate(per_item) if sum(v is not None for v in ls) >= 2]
-        humans = np.array([_codes(rows_h[i], cats_all) for i in keep], dtype=np.intp).reshape(len(keep), width)
-        judge_codes = _codes([pred[i] for i in keep], cats_all)
+        humans = np.array([_codes(rows_h[i], cats_all, "labels") for i in keep], dtype=np.intp).reshape(len(keep), width)
+        judge_codes = _codes([pred[i] for i in keep], cats_all, "labels")
         h_kappa, h_agree = _pairwise_mean_kappa(humans, cats_all, weights, opts)
         # the judge against each annotator, the same statistic: mean over annotators r of kappa(judge, r)
         with_judge = np.concatenate([humans, judge_codes[:, None]], axis=1)
@@ -456,15 +439,9 @@ def meta_report(
 def _pairwise_stats(batch: np.ndarray, cats: list[Any], weights: Any) -> np.ndarray:
     """(B, items, 2) codes -> (B, 2): kappa and raw agreement of the two columns (items where both present)."""
     k = len(cats)
-    w = _kappa_weights(k, weights)
     a, b = batch[:, :, 0], batch[:, :, 1]
-    both = (a >= 0) & (b >= 0)
-    cell = np.where(both, a * k + b, k * k)
-    flat = cell + (np.arange(batch.shape[0]) * (k * k + 1))[:, None]
-    conf = np.bincount(flat.ravel(), minlength=batch.shape[0] * (k * k + 1))
-    conf = conf.reshape(batch.shape[0], k * k + 1)[:, : k * k].reshape(-1, k, k).astype(float)
-    n = conf.sum(axis=(1, 2))
+    conf = _confusions(np.where((a >= 0) & (b >= 0), a * k + b, k * k), k)
     with np.errstate(divide="ignore", invalid="ignore"):
-        kap = _kappa_from_confusion(conf, w)
-        agr = np.trace(conf, axis1=1, axis2=2) / n
+        kap = _kappa_from_confusion(conf, _kappa_weights(k, weights))
+        agr = np.trace(conf, axis1=1, axis2=2) / conf.sum(axis=(1, 2))
     return np.stack([kap, agr], axis=1)

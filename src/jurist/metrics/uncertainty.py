@@ -2,14 +2,16 @@
 
 Every metric in :mod:`jurist.metrics` returns an :class:`Estimate`: the statistic
 on the full data plus a confidence interval. Intervals come from
-:func:`bootstrap` (items resampled with replacement, or whole groups of items
-for a cluster bootstrap) or, for a plain proportion, :func:`wilson_interval`.
+:func:`bootstrap` (``scipy.stats.bootstrap`` drawing items with replacement, or
+whole groups of items for a cluster bootstrap) or, for a plain proportion,
+:func:`wilson_interval` (``scipy.stats.binomtest``).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Hashable, Iterator, Sequence
+import warnings
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 import numpy as np
@@ -83,16 +85,6 @@ def _group_codes(groups: Sequence[Hashable] | np.ndarray, n: int) -> np.ndarray:
     return np.array([mapping.setdefault(g, len(mapping)) for g in labels], dtype=np.intp)
 
 
-def _resample_batches(rng: np.random.Generator, n_units: int, n_resamples: int) -> Iterator[np.ndarray]:
-    """Yield (n_batch, n_units) arrays of unit indices drawn with replacement."""
-    batch = max(1, min(n_resamples, _BATCH_ELEMENTS // max(n_units, 1)))
-    done = 0
-    while done < n_resamples:
-        size = min(batch, n_resamples - done)
-        yield rng.integers(0, n_units, size=(size, n_units))
-        done += size
-
-
 def bootstrap(
     stat_fn: Callable[..., Any],
     *arrays: Sequence[Any] | np.ndarray,
@@ -102,7 +94,7 @@ def bootstrap(
     groups: Sequence[Hashable] | np.ndarray | None = None,
     vectorized: bool = False,
 ) -> Estimate:
-    """Percentile bootstrap confidence interval of ``stat_fn(*arrays)``.
+    """Percentile bootstrap confidence interval of ``stat_fn(*arrays)``, drawn by ``scipy.stats.bootstrap``.
 
     The arrays are paired along their first axis (all have the same length
     ``n``): each resample draws ``n`` items with replacement, the same rows from
@@ -122,7 +114,8 @@ def bootstrap(
     than half are NaN, or there are fewer than two resampling units, the bounds
     are NaN. With ``n == 0`` the value is NaN too and ``stat_fn`` is not called.
     ``n_resamples=0`` computes the value only (``method="none"``).
-    Results depend only on the data, the arguments and ``seed``.
+    Results depend only on the data, the arguments and ``seed`` (the resamples
+    are those of ``scipy.stats.bootstrap(..., rng=numpy.random.default_rng(seed))``).
     """
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
@@ -138,37 +131,44 @@ def bootstrap(
     if n == 0:
         return Estimate(value=math.nan, n=0, method=method, confidence=confidence, n_groups=n_groups)
 
-    def evaluate(batch: tuple[np.ndarray, ...]) -> np.ndarray:
-        """Statistic of each row of a batch, as a float array."""
-        if vectorized:
-            return np.asarray(stat_fn(*batch), dtype=float).reshape(-1)
-        return np.array([stat_fn(*(a[i] for a in batch)) for i in range(len(batch[0]))], dtype=float)
+    def evaluate(rows: np.ndarray) -> np.ndarray:
+        """Statistic of each row of item indices ``(batch, items)``, as a float array."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if vectorized:
+                return np.asarray(stat_fn(*(a[rows] for a in data)), dtype=float).reshape(-1)
+            return np.array([stat_fn(*(a[row] for a in data)) for row in rows], dtype=float)
 
-    with np.errstate(divide="ignore", invalid="ignore"):
-        value = float(evaluate(tuple(a[None] for a in data))[0])
+    value = float(evaluate(np.arange(n)[None])[0])
     n_units = n if codes is None else n_groups
     assert n_units is not None
     low = high = math.nan
     if n_units >= 2 and n_resamples > 0:
-        rng = np.random.default_rng(seed)
-        results: list[np.ndarray] = []
         if codes is None:
-            for idx in _resample_batches(rng, n, n_resamples):
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    results.append(evaluate(tuple(a[idx] for a in data)))
+            def resampled(draws: np.ndarray, axis: int = -1) -> np.ndarray:
+                return evaluate(draws)
         else:
             order = np.argsort(codes, kind="stable")
             sizes = np.bincount(codes, minlength=n_units)
             starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
-            for gidx in _resample_batches(rng, n_units, n_resamples):
-                for row in gidx:
+
+            def resampled(draws: np.ndarray, axis: int = -1) -> np.ndarray:
+                """Each row of drawn groups becomes the items of those groups (resamples differ in length)."""
+                out = []
+                for row in draws:
                     sel = sizes[row]
                     # positions in `order` of every item of every drawn group
                     pos = np.repeat(starts[row] - np.cumsum(sel) + sel, sel) + np.arange(sel.sum())
-                    items = order[pos]
-                    with np.errstate(divide="ignore", invalid="ignore"):
-                        results.append(evaluate(tuple(a[items][None] for a in data)))
-        boot = np.concatenate(results)
+                    out.append(evaluate(order[pos][None]))
+                return np.concatenate(out)
+
+        # scipy draws the resampling units (items, or groups) and collects the statistic; the interval
+        # is the percentile one, taken here over the resamples whose statistic is not NaN (scipy's own
+        # bounds turn NaN as soon as one resample is).
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", stats.DegenerateDataWarning)
+            boot = stats.bootstrap((np.arange(n_units),), resampled, n_resamples=n_resamples,
+                                   batch=max(1, _BATCH_ELEMENTS // n_units), vectorized=True, method="percentile",
+                                   confidence_level=confidence, rng=np.random.default_rng(seed)).bootstrap_distribution
         valid = boot[~np.isnan(boot)]
         if valid.size * 2 >= boot.size and valid.size > 0:
             alpha = 1.0 - confidence
