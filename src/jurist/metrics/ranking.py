@@ -282,8 +282,10 @@ def leaderboard(comparisons: Iterable[Comparison] | Comparisons, *, anchor: str 
             pairs.append(Separation(better=c.models[i], worse=c.models[j], difference=diff,
                                     separable=diff.has_ci and (diff.low > 0 or diff.high < 0)))
     warning = None
-    if anchor_index in (order[0], order[-1]) and k >= 3:
-        where = "best" if anchor_index == order[0] else "worst"
+    others = np.delete(theta, anchor_index)
+    # strictly above or below every other model: a field of equals has no extreme
+    if k >= 3 and (theta[anchor_index] > others.max() + 1e-9 or theta[anchor_index] < others.min() - 1e-9):
+        where = "best" if theta[anchor_index] > others.max() else "worst"
         warning = (f"the anchor {c.models[anchor_index]!r} is the {where} model of the field: win rates against it "
                    "crowd towards 0 or 1 and rank the others poorly (the mediocrity-anchor finding); prefer a "
                    "mid-field anchor, or read the Bradley-Terry ratings")
