@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict
 from scipy import optimize, stats
 from scipy.special import expit, log_expit
 
+from jurist.metrics.estimation import percentile_interval
 from jurist.metrics.uncertainty import Estimate
 from jurist.types import Judgment
 
@@ -208,11 +209,7 @@ class Leaderboard(BaseModel):
 
 
 def _estimate(value: float, draws: np.ndarray, n: int, confidence: float) -> Estimate:
-    valid = draws[np.isfinite(draws)]
-    low = high = math.nan
-    if valid.size and valid.size * 2 >= draws.size and math.isfinite(value):
-        alpha = 1.0 - confidence
-        low, high = (float(q) for q in np.quantile(valid, [alpha / 2, 1 - alpha / 2]))
+    low, high = percentile_interval(draws, confidence) if math.isfinite(value) else (math.nan, math.nan)
     return Estimate(value=value, low=low, high=high, n=n, method="bootstrap", confidence=confidence)
 
 
