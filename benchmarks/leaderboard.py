@@ -22,6 +22,10 @@ From a fresh clone (the judging needs the embedded model, so take the model lock
         [--store /tmp/jurist-bench-leaderboard.db] [--json reports/leaderboard.json]
 
 The store keeps the completions: a second run makes no model call and prints the same numbers.
+``--replay`` reads them from the store without loading the model (no lock needed; any completion missing
+from the store is an error, so the numbers are those of the real judge or none):
+
+    env PYTHONPATH=src .venv/bin/python benchmarks/leaderboard.py --replay
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ from pathlib import Path
 import numpy as np
 
 import jurist
+from jurist.backends import ScriptedBackend
+from jurist.backends.models import DEFAULT_MODEL, MODELS
 from jurist.io import load_items
 from jurist.metrics.agreement import accuracy
 from jurist.metrics.estimation import estimate_run
@@ -53,6 +59,10 @@ def subset(path: Path, per_pair: int = PER_PAIR) -> list[Item]:
     for item in sorted(loaded.items, key=lambda i: int(i.id)):
         by_pair[item.metadata["cmp_key"]].append(item)
     return [item for key in sorted(by_pair) for item in by_pair[key][:per_pair]]
+
+
+def _not_stored(request):
+    raise RuntimeError("not in the store's completion cache")
 
 
 def show(title: str, board: Leaderboard) -> None:
@@ -75,10 +85,18 @@ def main() -> None:
     parser.add_argument("--store", default="/tmp/jurist-bench-leaderboard.db")
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--replay", action="store_true", help="use the store's completions only; load no model")
     args = parser.parse_args()
 
     items = subset(args.data)
-    run = jurist.compare(items, judge="local", store=args.store, progress=False)
+    # The cache is keyed by the backend's spec and the request: a stand-in with the embedded judge's spec
+    # finds every stored completion and fails the item it would have to ask the model for.
+    judge = ScriptedBackend(_not_stored, spec=f"local:{MODELS[DEFAULT_MODEL].name}") if args.replay else "local"
+    run = jurist.compare(items, judge=judge, store=args.store, progress=False)
+    missing = sum(j.verdict.status == "failed" for j in run.judgments)
+    if args.replay and missing:
+        raise SystemExit(f"--replay: {missing} items' completions are not in {args.store}; "
+                         "run without --replay, under the model lock")
     judgments = [j for j in run.judgments if j.verdict.ok and j.label is not None]
     print(f"PandaLM subset: {len(items)} items ({PER_PAIR} per model pair), {len(judgments)} scored verdicts; "
           f"model calls {run.stats.get('model_calls')}, cache hits {run.stats.get('cache_hits')}")

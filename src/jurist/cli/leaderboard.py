@@ -81,6 +81,9 @@ def leaderboard(
     if any(j.verdict.kind != "compare" for j in judgments):
         fail("a leaderboard needs pairwise (compare) runs")
     lengths = _lengths(data, field, preset, label_map) if data is not None else None
+    if lengths is not None and (unknown := [j.item_id for j in judgments if j.item_id not in lengths]):
+        err.print(f"[yellow]warning:[/yellow] {len(unknown)} judged items (e.g. {unknown[0]!r}) are not in {data}: "
+                  "no length-controlled win rate")
     source: Literal["verdicts", "labels"] = "labels" if use == "labels" else "verdicts"
     try:
         comparisons = comparisons_from_judgments(judgments, use=source, lengths=lengths)
