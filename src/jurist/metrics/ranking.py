@@ -201,12 +201,6 @@ class Leaderboard(BaseModel):
     n: int
     confidence: float = 0.95
 
-    def rating_of(self, model: str) -> float:
-        return next(s.rating.value for s in self.standings if s.model == model)
-
-    def ranks(self) -> dict[str, int]:
-        return {s.model: s.rank for s in self.standings}
-
 
 def _estimate(value: float, draws: np.ndarray, n: int, confidence: float) -> Estimate:
     low, high = percentile_interval(draws, confidence) if math.isfinite(value) else (math.nan, math.nan)
@@ -260,8 +254,10 @@ def leaderboard(comparisons: Iterable[Comparison] | Comparisons, *, anchor: str 
     theta, theta_draws = point[:k], draws[:k]
     order = np.argsort(-theta, kind="stable")
     standings = []
+    versus = np.bincount(np.where(c.a == anchor_index, c.b, c.a)[(c.a == anchor_index) | (c.b == anchor_index)],
+                         minlength=k)
     for rank, i in enumerate(order, start=1):
-        win = est(2 * k + i)
+        win = est(2 * k + i).model_copy(update={"n": int(versus[i]) if i != anchor_index else 0})
         implied = _estimate(float(expit(theta[i] - theta[anchor_index])),
                             expit(theta_draws[i] - theta_draws[anchor_index]), n, confidence)
         lc = None
