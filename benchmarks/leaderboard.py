@@ -13,8 +13,8 @@ the 0.5B judge does in about 20 minutes on two busy cores (both orders). MT-Benc
    with a bootstrap over the items (``rank_agreement``); the separable pairs of each.
 2. **Corrected win rate** (``jurist.metrics.estimation``): on the same run, "pass" = response 1 (A) wins.
    The golden set is a seeded random half of the 200 items (their human labels); the truth is the human
-   rate over all 200. Prints the judge's raw rate, the Rogan-Gladen corrected one (or the too-weak state),
-   and the truth.
+   rate over all 200. Prints the judge's raw rate, the Rogan-Gladen corrected one (or the too-weak state,
+   and then the correction forced with ``min_youden=0``), and the truth.
 
 From a fresh clone (the judging needs the embedded model, so take the model lock):
 
@@ -128,6 +128,9 @@ def main() -> None:
     for name, value in estimate.rows():
         print(f"  {name:<34} {value}")
     print(f"  {'truth (human majority)':<34} {truth:.3f}")
+    if estimate.corrected is None:  # what the correction would say if forced: its width is the reason it is not
+        forced = estimate_run(judgments, golden, min_youden=0.0).corrected
+        print(f"  {'corrected, forced (--min-youden 0)':<34} {forced}")
 
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
