@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Literal, Optional
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from jurist.cli.common import (
@@ -23,6 +24,7 @@ from jurist.cli.common import (
 )
 from jurist.cli.trust import _load_verdicts
 from jurist.io import JuristInputError
+from jurist.metrics.uncertainty import Estimate
 from jurist.metrics.ranking import Leaderboard, comparisons_from_judgments, leaderboard as build_leaderboard
 
 
@@ -36,25 +38,32 @@ def _lengths(data: Path, field: list[str] | None, preset: str | None,
     return {item.id: (float(len(item.candidates[0])), float(len(item.candidates[1]))) for item in loaded.items}
 
 
+def _cell(estimate: Estimate, digits: int = 3) -> str:
+    """An estimate without its n (the table has a column of counts)."""
+    return estimate.format(digits).rsplit(" n=", 1)[0]
+
+
 def _print(board: Leaderboard, title: str) -> None:
+    # eight columns of intervals: print wide rather than wrap every cell (as `jurist runs` does)
+    wide = Console(width=max(out.width, 150))
     standings = Table(title=title, title_justify="left")
-    for name in ("rank", "model", "Bradley-Terry (Elo scale)", "Elo", f"win rate vs {board.anchor}",
+    for name in ("rank", "model", "Bradley-Terry (Elo scale)", "Elo", f"win rate vs {board.anchor} (games)",
                  "BT win rate vs anchor", "length-controlled", "comparisons"):
         standings.add_column(name)
     for s in board.standings:
-        standings.add_row(str(s.rank), s.model, s.rating.format(0), s.elo.format(0), s.win_rate.format(),
-                          s.bt_win_rate.format(), s.lc_win_rate.format() if s.lc_win_rate else "n/a (no --data)",
-                          str(s.comparisons))
-    out.print(standings)
+        standings.add_row(str(s.rank), s.model, _cell(s.rating, 0), _cell(s.elo, 0),
+                          f"{_cell(s.win_rate)} ({s.win_rate.n})" if s.win_rate.n else "anchor", _cell(s.bt_win_rate),
+                          _cell(s.lc_win_rate) if s.lc_win_rate else "n/a (no --data)", str(s.comparisons))
+    wide.print(standings)
     if board.length_coefficient is not None:
-        out.print(f"length coefficient (judge's preference for the longer response): {board.length_coefficient}")
+        wide.print(f"length coefficient (judge's preference for the longer response): {board.length_coefficient}")
     pairs = Table(title=f"pairs separable at {board.confidence:.0%} (Bradley-Terry difference, Elo points)",
                   title_justify="left")
     for name in ("better", "worse", "difference", "separable"):
         pairs.add_column(name)
     for p in board.pairs:
-        pairs.add_row(p.better, p.worse, p.difference.format(0), "yes" if p.separable else "no")
-    out.print(pairs)
+        pairs.add_row(p.better, p.worse, _cell(p.difference, 0), "yes" if p.separable else "no")
+    wide.print(pairs)
     if board.anchor_warning:
         err.print(f"[yellow]warning:[/yellow] {board.anchor_warning}")
 
