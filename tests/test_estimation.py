@@ -12,7 +12,14 @@ from typer.testing import CliRunner
 import jurist
 from jurist import Item, ScriptedBackend
 from jurist.cli import app
-from jurist.metrics.estimation import MIN_YOUDEN, corrected_pass_rate, error_rates, estimate_run, rogan_gladen
+from jurist.metrics.estimation import (
+    MIN_YOUDEN,
+    corrected_pass_rate,
+    error_rates,
+    estimate_run,
+    golden_decisions,
+    rogan_gladen,
+)
 
 runner = CliRunner()
 
@@ -107,10 +114,15 @@ def _golden(tmp_path, items, extra_lines=()):
 
 def test_estimate_run_from_judgments_and_golden_items(store):
     judgments = list(jurist.Store(store).judgments(jurist.Store(store).find_run("run1").id))
-    result = estimate_run(judgments, [_item(k) for k in range(0, 300, 2)])
-    assert result.state == "corrected"
-    # truth 200/300; the judge also passes the bad answers 3, 33, 63, ...: raw above the truth, corrected near it
-    assert result.raw.value > 0.69 and result.corrected.low <= 2 / 3 <= result.corrected.high
+    # truth 200/300; the judge also passes the bad answers 3, 33, ..., 273 (10 of 100): raw 210/300. Labelled
+    # throughout, the golden set measures exactly those rates and the correction returns the truth.
+    result = estimate_run(judgments, [_item(k) for k in range(300)])
+    assert result.state == "corrected" and result.raw.value == pytest.approx(0.7)
+    assert result.corrected.value == pytest.approx(2 / 3) and result.corrected.low <= 2 / 3 <= result.corrected.high
+    # the same rates, for a reward correction
+    _, judge, human = golden_decisions(judgments, [_item(k) for k in range(300)])
+    rates = error_rates(judge, human)
+    assert rates == result.rates and (rates.fnr, rates.fpr) == (0.0, pytest.approx(0.1))
     with pytest.raises(ValueError, match="no golden item id"):
         estimate_run(judgments, [Item(id="x1", input="q", candidates=["a"], label=1.0)])
 
@@ -124,7 +136,7 @@ def test_a_numeric_scale_needs_pass_at():
 
 
 def test_cli_estimate_prints_raw_and_corrected(store, tmp_path):
-    golden = _golden(tmp_path, [_item(k) for k in range(0, 300, 2)])
+    golden = _golden(tmp_path, [_item(k) for k in range(300)])
     result = runner.invoke(app, ["estimate", "run1", "--golden", str(golden), "--store", str(store),
                                  "--json", str(tmp_path / "e.json")])
     assert result.exit_code == 0, result.output

@@ -21,6 +21,7 @@ from jurist.cli.common import (
     err,
     fail,
     out,
+    warn_skipped,
 )
 from jurist.cli.trust import _load_verdicts
 from jurist.io import JuristInputError
@@ -35,6 +36,7 @@ def _lengths(data: Path, field: list[str] | None, preset: str | None,
         loaded = DataSource(data, "compare", field, preset, label_map).load()
     except JuristInputError as error:
         fail(error)
+    warn_skipped([str(e) for e in loaded.errors])  # their items get no length: the warning below says so
     return {item.id: (float(len(item.candidates[0])), float(len(item.candidates[1]))) for item in loaded.items}
 
 

@@ -36,7 +36,7 @@ from jurist.metrics.uncertainty import Estimate, wilson_interval
 from jurist.types import Item, Judgment
 
 __all__ = ["MIN_YOUDEN", "CorrectedRate", "ErrorRates", "corrected_pass_rate", "error_rates", "estimate_run",
-           "rogan_gladen"]
+           "golden_decisions", "rogan_gladen"]
 
 MIN_YOUDEN = 0.1
 """The correction is reported only when the lower bound of Youden's J (95% bootstrap over the golden set)
@@ -212,10 +212,9 @@ def _passes(value: object, kind: str, pass_at: float) -> bool:
     return float(value) >= pass_at  # type: ignore[arg-type]
 
 
-def estimate_run(judgments: Iterable[Judgment], golden: Iterable[Item], *, pass_at: float | None = None,
-                 min_youden: float = MIN_YOUDEN, confidence: float = 0.95, n_resamples: int = 2000,
-                 seed: int | None = 0) -> CorrectedRate:
-    """:func:`corrected_pass_rate` of a run's judgments, with the human labels of ``golden`` items (same ids).
+def golden_decisions(judgments: Iterable[Judgment], golden: Iterable[Item], *, pass_at: float | None = None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The judge's pass/fail on every scored item of a run, and the judge's and the human's on the golden items.
 
     A pointwise verdict passes when its score is >= ``pass_at`` (default 0.5 on a pass/fail or yes/no
     scale; required on a numeric scale), and so does a human score. A pairwise verdict "passes" when it
@@ -249,5 +248,14 @@ def estimate_run(judgments: Iterable[Judgment], golden: Iterable[Item], *, pass_
         raise ValueError(f"no golden item id is a scored item of the run (golden ids e.g. {some}; run ids e.g. {theirs})")
     judge = np.array([_passes(verdict_value[i.id], kind, threshold) for i in matched], dtype=bool)
     human = np.array([_passes(i.label, kind, threshold) for i in matched], dtype=bool)
+    return run_pass, judge, human
+
+
+def estimate_run(judgments: Iterable[Judgment], golden: Iterable[Item], *, pass_at: float | None = None,
+                 min_youden: float = MIN_YOUDEN, confidence: float = 0.95, n_resamples: int = 2000,
+                 seed: int | None = 0) -> CorrectedRate:
+    """:func:`corrected_pass_rate` of a run's judgments with the human labels of ``golden`` items (same ids);
+    what passes is :func:`golden_decisions`'s rule."""
+    run_pass, judge, human = golden_decisions(judgments, golden, pass_at=pass_at)
     return corrected_pass_rate(run_pass, judge, human, min_youden=min_youden, confidence=confidence,
                                n_resamples=n_resamples, seed=seed)
