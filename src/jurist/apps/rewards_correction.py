@@ -20,15 +20,20 @@ It needs both rates; its variance grows as ``1 / J^2`` with Youden's ``J = 1 - r
 
 In expectation this is the true reward scaled by ``J > 0`` and shifted by a constant, which leaves the
 policy-gradient direction unchanged (E[grad log pi] = 0): only ``rho1`` is needed, and the weights stay
-in [-1, 1], which is why the paper finds it more stable under heavy noise. (Group-normalised advantages, as in
-GRPO, cancel the shift; the scale ``J`` then cancels too.)
+in [-1, 1] (the paper finds it the more stable of the two under heavy noise).
+
+Both corrections are affine maps of a binary reward. A trainer that standardises rewards within each group of
+completions (GRPO's advantages, ``(r - mean) / std``) removes any affine map, so there a wrapper alone changes
+nothing; it matters wherever the reward's level counts: a learned value baseline (PPO), REINFORCE without
+normalisation, a sum with other rewards before normalisation, and the logged mean reward (which becomes an
+estimate of the true pass rate with ``backward``). The paper applies the corrections inside the GRPO update.
 
 Both wrappers take the rates as :class:`~jurist.metrics.estimation.ErrorRates` measured on a golden set
 (with their intervals) and keep them beside the reward (``rates``, ``as_dict()``), and refuse a verifier whose
 Youden's J may be below :data:`~jurist.metrics.estimation.MIN_YOUDEN`: no correction exists at ``J <= 0``
 (Rad et al., "Rate or Fate? RLVεR: Reinforcement Learning with Verifiable Noisy Rewards", PMLR 306, show that
-learning itself reverses there). A reward in [0, 1] that is not binary (a probability of
-pass) is corrected by the same affine map, which is unbiased when its mean given ``R`` follows the channel.
+learning itself reverses there). A reward in [0, 1] that is not binary (a probability of pass) is corrected
+by the same affine map, which is unbiased when its mean given ``R`` follows the channel.
 """
 
 from __future__ import annotations
