@@ -26,7 +26,7 @@ Both corrections are affine maps of a binary reward. A trainer that standardises
 completions (GRPO's advantages, ``(r - mean) / std``) removes any affine map, so there a wrapper alone changes
 nothing; it matters wherever the reward's level counts: a learned value baseline (PPO), REINFORCE without
 normalisation, a sum with other rewards before normalisation, and the logged mean reward (which becomes an
-estimate of the true pass rate with ``backward``). The paper applies the corrections inside the GRPO update.
+estimate of the true pass rate with ``backward``). The paper implements them as hooks in its GRPO pipeline.
 
 Both wrappers take the rates as :class:`~jurist.metrics.estimation.ErrorRates` measured on a golden set
 (with their intervals) and keep them beside the reward (``rates``, ``as_dict()``), and refuse a verifier whose
