@@ -5,13 +5,14 @@
 Which builds: by default the two fastest flag sets that ``jurist.backends.native.flag_sets``
 gives this CPU (on x86-64 with AVX-512: AVX-512 against AVX2, the portable x86-64-v3 build).
 Each is built once with ``build_wheel`` (minutes on 2 cores; cached under its flags) and unpacked
-into a scratch folder; a child process per round imports llama_cpp from there, passes the smoke
-test's kind of evaluation, then times, on the embedded 0.5B model:
+into a scratch folder; a child process per round imports llama_cpp from there (a build that cannot
+run here fails that child and stops the benchmark with its status), then times, on the embedded
+0.5B model, after one warm-up:
 
 - prompt: evaluating a ~280-token judge prompt in 64-token batches, from an empty KV cache;
 - decode: 32 single-token evaluations after it (the generation path).
 
-Rounds alternate the builds (A B B A ...), so load from other processes hits both; the table
+Rounds alternate the builds (A B, B A, ...), so load from other processes hits both; the table
 gives each build's median tokens/s, and the ratio of every build to the first, with the
 min-max of the per-round ratios as the noise gauge. ``--json OUT`` writes every number, the flags
 and the CPU.
