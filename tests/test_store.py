@@ -91,3 +91,44 @@ def test_export_with_a_wildcard_or_empty_ref_picks_no_run(tmp_path):
                                      str(tmp_path / "r.db")])
         assert result.exit_code == 2 and "no run" in " ".join(result.output.split()), ref
         assert not (tmp_path / "x.jsonl").exists()
+
+
+def ten_rows_eight_bad(path: Path) -> Path:
+    good = '{"id": "g%d", "input": "2+2?", "response_a": "4", "response_b": "5", "label": "A"}'
+    bad = ['{"id": "b0", "input": "2+2?", "response_a": "4"}', "{not json", '{"id": "b2", "input": 3}',
+           '{"id": "g0", "input": "2+2?", "response_a": "4", "response_b": "5"}', "[1, 2]", '""',
+           '{"id": "b6", "input": "x", "response_a": null, "response_b": "5"}', '{"id": "b7"}']
+    path.write_text("\n".join([good % 0, *bad, good % 1]) + "\n")
+    return path
+
+
+def test_skipped_input_rows_are_recorded_in_the_run_totals(tmp_path):
+    from jurist.io import load_items
+
+    loaded = load_items(ten_rows_eight_bad(tmp_path / "pairs.jsonl"), task="compare")
+    assert len(loaded.items) == 2 and len(loaded.errors) == 8
+    store = store_with_runs(tmp_path / "r.db", "abc123")
+    store.finish_run("abc123", "finished", {"scored": 2, "unscored": 0, "failed": 0, "skipped": 0})
+    store.record_input_errors("abc123", [str(e) for e in loaded.errors])
+    totals = Store(tmp_path / "r.db", create=False).find_run("abc123").totals
+    assert totals["scored"] == 2 and totals["input_skipped"] == 8
+    assert len(totals["input_errors"]) == 8 and all("pairs.jsonl:" in reason for reason in totals["input_errors"])
+
+
+def test_only_the_first_reasons_are_kept_but_every_skipped_row_is_counted(tmp_path):
+    store = store_with_runs(tmp_path / "r.db", "abc123")
+    store.record_input_errors("abc123", [f"data.jsonl:{n}: bad" for n in range(1, 1001)])
+    totals = store.find_run("abc123").totals
+    assert totals["input_skipped"] == 1000 and len(totals["input_errors"]) == 20
+
+
+@pytest.mark.xfail(strict=True, reason="needs one call in jurist.api.run_judge (not this branch's file): "
+                                       "the_store.record_input_errors(result.run.id, errors)")
+def test_a_run_over_a_file_with_bad_rows_counts_them_in_the_store(tmp_path):
+    from jurist import Judge, PairwiseProtocol, ScriptedBackend
+    from jurist.api import run_judge
+
+    judge = Judge(ScriptedBackend(lambda request: {"A": 0.9, "B": 0.1}), PairwiseProtocol())
+    run_judge(judge, ten_rows_eight_bad(tmp_path / "pairs.jsonl"), task="compare", store=tmp_path / "r.db",
+              progress=False)
+    assert Store(tmp_path / "r.db", create=False).runs()[-1].totals["input_skipped"] == 8

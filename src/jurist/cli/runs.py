@@ -20,12 +20,13 @@ def runs(store: StoreOpt = DEFAULT_STORE) -> None:
     """List the runs in a store."""
     # Ids are copied into `export`: never wrap or cut them.
     table = Table(Column("id", no_wrap=True, min_width=12), "name", "created", "status", "judge", "protocol",
-                  "scored", "unscored", "failed", "model calls", "cache hits")
+                  "scored", "unscored", "failed", "bad input rows", "model calls", "cache hits")
     for run in _existing(store).runs():
         t = run.totals
         table.add_row(run.id, run.name or "", datetime.datetime.fromtimestamp(run.created).strftime("%Y-%m-%d %H:%M"),
                       run.status, str(run.judge.get("judge")), str(run.judge.get("protocol")),
-                      *(str(t.get(k, "")) for k in ("scored", "unscored", "failed", "model_calls", "cache_hits")))
+                      *(str(t.get(k, "")) for k in ("scored", "unscored", "failed", "input_skipped", "model_calls",
+                                                   "cache_hits")))
     # A pipe or a CI log is 80 columns wide: print wider rather than squeeze the ids away.
     Console(width=max(out.width, 160)).print(table)
 

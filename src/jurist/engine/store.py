@@ -203,6 +203,18 @@ class Store:
                              (time.time(), status, json.dumps(totals), run_id))
             self.commit()
 
+    def record_input_errors(self, run_id: str, errors: list[str], keep: int = 20) -> None:
+        """Add the input rows the loader skipped to a run's totals: ``input_skipped`` (every one counted)
+        and ``input_errors`` (the first ``keep`` reasons, each naming file, line and field). A run over a
+        file whose rows were mostly bad must say so; the engine's ``skipped`` counts resumed items."""
+        with self._lock, self._errors("cannot update"):
+            row = self._db.execute("SELECT totals FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise StoreError(f"{self.path}: no run {run_id!r}")
+            totals = json.loads(row[0]) | {"input_skipped": len(errors), "input_errors": list(errors[:keep])}
+            self._db.execute("UPDATE runs SET totals = ? WHERE id = ?", (json.dumps(totals), run_id))
+            self.commit()
+
     def find_run(self, ref: str) -> RunRecord | None:
         """A run by exact id, else by name (the newest run of that name), else by a prefix of one id.
 
