@@ -63,6 +63,12 @@ def normalise_token(token: str) -> str:
     return token.strip().strip("\"'`*[]().:").lower()
 
 
+def _probability(logprob: float) -> float:
+    """exp(logprob) of what a server sent: NaN is no probability, a positive log-probability (invalid,
+    and exp() of one above 709 overflows) is certainty."""
+    return 0.0 if math.isnan(logprob) else math.exp(min(logprob, 0.0))
+
+
 def label_probabilities(completion: Completion, labels: list[str]) -> tuple[dict[str, float], float] | None:
     """P(label) at the first output position, renormalised over ``labels``.
 
@@ -73,7 +79,7 @@ def label_probabilities(completion: Completion, labels: list[str]) -> tuple[dict
     gets no mass; token variants (" A", "a") of the same label are summed.
     """
     if completion.label_logprobs is not None:
-        mass = {label: math.exp(completion.label_logprobs.get(label, -math.inf)) for label in labels}
+        mass = {label: _probability(completion.label_logprobs.get(label, -math.inf)) for label in labels}
     elif completion.top_logprobs:
         wanted = {normalise_token(label): label for label in labels}
         mass = dict.fromkeys(labels, 0.0)
@@ -81,7 +87,7 @@ def label_probabilities(completion: Completion, labels: list[str]) -> tuple[dict
             normalised = normalise_token(token)
             label = wanted.get(normalised) if normalised else None
             if label is not None:
-                mass[label] += math.exp(logprob)
+                mass[label] += _probability(logprob)
     else:
         return None
     total = sum(mass.values())
