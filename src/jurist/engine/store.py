@@ -64,7 +64,8 @@ CREATE TABLE IF NOT EXISTS review_queue (
 
 
 # The columns jurist reads from each table: a file whose tables lack them is not a jurist store.
-_COLUMNS = {"completions": {"key", "completion"}, "runs": {"id", "name", "created", "status", "judge", "info", "totals"},
+_COLUMNS = {"completions": {"key", "completion"},
+            "runs": {"id", "name", "created", "status", "judge", "info", "totals"},
             "judgments": {"run_id", "item_id", "seq", "judgment"}}
 _SQLITE_HEADER = b"SQLite format 3\x00"
 

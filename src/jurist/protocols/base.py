@@ -115,7 +115,8 @@ _SLOT_BEFORE = re.compile(rf"{_OPENING}(?:{_CUE}{_OPENING})?")
 # The answer stands alone: closing markup, then the end, a line break or punctuation ("B.", "**B**", "B, because").
 _STANDALONE = re.compile(r"[*_\"'`\])]*(?:\s*$|[.,;:!?\n])")
 # "B is better than A" names A after the answer, but still answers B.
-_PREFERRED = re.compile(r"\s+(?:is\s+|was\s+|seems\s+|looks\s+)?(?:better|best|superior|preferred|stronger|wins)\b", re.I)
+_PREFERRED = re.compile(r"\s+(?:is\s+|was\s+|seems\s+|looks\s+)?(?:better|best|superior|preferred|stronger|wins)\b",
+                        re.I)
 _CUED = re.compile(rf"{_CUE}{_OPENING}$")
 # A text that negates or demotes a label cannot be read by a parser ("A is not as good as B", "no error").
 _NEGATION = re.compile(r"\b(?:not|no|never|neither|nor|cannot|none|worse|worst|less|inferior|weaker)\b|n't\b", re.I)
