@@ -32,7 +32,8 @@ AB, ABT, SCALE, YESNO = ["A", "B"], ["A", "B", "tie"], ["1", "2", "3", "4", "5"]
     ("a", AB, None), ("b is better", AB, None),
     ("I think C is best", ["A", "B", "C", "D", "E", "F", "G", "H", "I"], "C"),
     # ambiguous: several labels, or a negation the parser cannot read safely
-    ("A or B", AB, None), ("A is not as good as B", AB, None), ("A is worse than B", AB, None),
+    ("A or B", AB, None), ("A and B are equal", AB, None), ("A is not as good as B", AB, None),
+    ("A is worse than B", AB, None),
     ("I'd give it 4-5", SCALE, None), ("3.5", SCALE, None), ("between 2 and 4", SCALE, None),
     ("There is no error in the response", YESNO, None), ("It does not pass.", ["pass", "fail"], None),
     ("It is not a tie", ABT, None),

@@ -121,8 +121,8 @@ _CUED = re.compile(rf"{_CUE}{_OPENING}$")
 # A text that negates or demotes a label cannot be read by a parser ("A is not as good as B", "no error").
 _NEGATION = re.compile(r"\b(?:not|no|never|neither|nor|cannot|none|worse|worst|less|inferior|weaker)\b|n't\b", re.I)
 # After a capital letter, a lowercase word other than these makes the letter the article "A" or the pronoun "I".
-_LABEL_VERBS = frozenset("is was wins won seems looks appears has does did gives provides answers follows performs "
-                         "better best and or because since as than".split())
+_LABEL_VERBS = frozenset("is was are were wins won seems looks appears has have does did gives provides answers follows "
+                         "performs better best and or because since as than".split())
 _NEXT_WORD = re.compile(r"\s+([a-z][a-z'’]*)")
 # A number in a range, a decimal or a denominator ("1-5", "3.5", "4/5", "out of 5") is not a score label.
 _NUMBER_BEFORE = re.compile(r"(?:\d\s*[-–/]\s*|\d[.,]|/\s*|\bout\s+of\s+)$", re.I)
