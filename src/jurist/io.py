@@ -444,7 +444,7 @@ def _read_parquet(path: Path) -> Iterator[_Raw]:
             batch = next(batches, None)
             records = batch.to_pylist() if batch is not None else []
         except Exception as e:  # a corrupt page: pyarrow raises OSError, ArrowInvalid... mid-file
-            # the rows before it are loaded; the rest of the file cannot be read past a damaged page
+            # nothing past a damaged page can be read; the message says where the good records end
             raise JuristInputError(f"{path}: unreadable Parquet data after record {number}: {e}") from e
         if batch is None:
             return
