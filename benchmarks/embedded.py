@@ -46,7 +46,7 @@ from jurist.backends.embedded import EmbeddedBackend
 from jurist.io import load_items
 from jurist.judge import Judge
 from jurist.metrics import Estimate, wilson_interval
-from jurist.protocols.base import parse_first_label
+from jurist.protocols.base import parse_label
 from jurist.protocols.pairwise import DEFAULT_CRITERIA, PairwiseProtocol
 from jurist.types import CompletionRequest, Item, Message, Verdict
 
@@ -246,7 +246,7 @@ async def generate_one(backend: EmbeddedBackend, item: Item, max_tokens: int) ->
     except BackendError as exc:
         text, error, usage = "", str(exc), None
     return {"id": item.id, "label": item.label, "text": text, "error": error,
-            "prediction": parse_first_label(text, LABELS), "seconds": time.perf_counter() - began,
+            "prediction": parse_label(text, LABELS).label, "seconds": time.perf_counter() - began,
             "prompt_tokens": usage.prompt_tokens if usage else 0,
             "cached_prompt_tokens": usage.cached_prompt_tokens if usage else 0,
             "completion_tokens": usage.completion_tokens if usage else 0}

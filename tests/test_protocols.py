@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from jurist import Completion, Item, Judge, PairwiseProtocol, PointwiseProtocol, Scale, ScriptedBackend, Swap
-from jurist.protocols.base import label_probabilities, parse_first_label
+from jurist import Completion, Item, Judge, PairwiseProtocol, PointwiseProtocol, Scale, ScriptedBackend, Single, Swap
+from jurist.protocols.base import label_probabilities, parse_label
 from jurist.strategies.swap import combine_orders
 from jurist.types import Verdict
 
@@ -66,10 +66,10 @@ def test_no_label_in_top_tokens_is_unscored():
     assert verdict.status == "unscored" and verdict.score is None and verdict.raw == "The"
 
 
-def test_parse_first_label_whole_words_only():
-    assert parse_first_label("Response B is better than A", ["A", "B"]) == "B"
-    assert parse_first_label("BAD", ["A", "B"]) is None
-    assert parse_first_label("[[A]]", ["A", "B"]) == "A"
+def test_parse_label_whole_words_only():
+    assert parse_label("Response B is better than A", ["A", "B"]).label == "B"
+    assert parse_label("BAD", ["A", "B"]).label is None
+    assert parse_label("[[A]]", ["A", "B"]).label == "A"
 
 
 def test_pairwise_views_map_back_to_item_order():
@@ -150,4 +150,26 @@ def test_reference_is_rendered_when_given():
 @pytest.mark.parametrize("text,expected", [("Both are good, but B wins", "B"), ("Assistant B is better", "B"),
                                            ("A", "A"), ("tie", "tie"), ("Neither", None)])
 def test_parse_respects_word_boundaries_for_every_label(text, expected):
-    assert parse_first_label(text, ["A", "B", "tie"]) == expected
+    assert parse_label(text, ["A", "B", "tie"]).label == expected
+
+
+@pytest.mark.parametrize("protocol,item,top", [
+    (PairwiseProtocol(), PAIR, {"The": 0.985, "A": 0.01, "B": 0.005}),
+    (PointwiseProtocol(scale="1-5"), ONE, {"I": 0.98, "5": 0.02}),
+])
+def test_low_label_mass_is_unscored_with_top_tokens(protocol, item, top):
+    # 1.5% of the probability on valid labels: renormalised, this read as a confident A (0.67) or a sure 5
+    verdict = judge_once(ScriptedBackend(lambda request: top), protocol, item, strategy=Single())
+    assert verdict.status == "unscored" and verdict.score is None and verdict.preference is None
+    assert "label mass" in verdict.error and "min_label_mass" in verdict.error
+    assert verdict.label_mass == pytest.approx(sum(p for t, p in top.items() if t in {"A", "B", "5"}))
+    assert set(verdict.metadata["top_tokens"]) == set(top) and verdict.raw in top
+
+
+def test_min_label_mass_is_a_setting_and_part_of_the_identity():
+    backend = ScriptedBackend(lambda request: {"The": 0.985, "A": 0.01, "B": 0.005})
+    lenient = PairwiseProtocol(min_label_mass=0.0)
+    assert judge_once(backend, lenient, PAIR, strategy=Single()).preference == "A"
+    assert lenient.identity["min_label_mass"] == 0.0 and "min_label_mass" not in PairwiseProtocol().identity
+    with pytest.raises(ValueError, match="min_label_mass"):
+        PointwiseProtocol(min_label_mass=1.5)

@@ -218,3 +218,16 @@ def test_write_failure_leaves_no_temp_file(tmp_path: Path, monkeypatch: pytest.M
     with pytest.raises(OSError, match="disk full"):
         write_report(tmp_path / "r.html", title="t", judgments=[], summary_rows=[])
     assert list(tmp_path.iterdir()) == []
+
+
+def test_skipped_input_rows_are_shown_with_their_reasons(tmp_path: Path) -> None:
+    run = RunRecord(id="r1", created=0.0, status="finished", judge={"judge": "scripted"},
+                    totals={"scored": 2, "unscored": 0, "failed": 0, "skipped": 0, "input_skipped": 8,
+                            "input_errors": ["pairs.jsonl:2: invalid JSON", "pairs.jsonl:3: field 'response_b': missing"]})
+    judgments = [Judgment(item_id="g0", protocol="pairwise", judge="scripted",
+                          verdict=Verdict(status="scored", kind="compare", preference="A", p_a=0.9, p_b=0.1))]
+    path = tmp_path / "report.html"
+    write_report(path, title="t", judgments=judgments, run=run)
+    text = path.read_text()
+    assert re.search(r"skipped input rows</th>\s*<td>8<", text)
+    assert "pairs.jsonl:3: field &#39;response_b&#39;: missing" in text  # every reason shown, escaped

@@ -106,6 +106,7 @@ import csv
 import json
 import math
 import os
+import re
 import secrets
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -391,13 +392,23 @@ def _read_json(path: Path) -> Iterator[_Raw]:
                 yield _Raw(number, None, f"expected a JSON object, got {_type_name(value)}", group)
 
 
+# csv refuses a field above 131,072 characters by default: a long document is a normal input, not a bad file.
+_CSV_FIELD_LIMIT = 2**31 - 1
+_UNDECODED = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8 (decoded with surrogateescape)
+
+
 def _read_csv(path: Path) -> Iterator[_Raw]:
+    if csv.field_size_limit() < _CSV_FIELD_LIMIT:
+        csv.field_size_limit(_CSV_FIELD_LIMIT)
     try:
-        with path.open("r", encoding="utf-8-sig", newline="") as f:
+        # surrogateescape: a row with bytes that are not UTF-8 is that row's error, not the whole file's
+        with path.open("r", encoding="utf-8-sig", errors="surrogateescape", newline="") as f:
             reader = csv.reader(f)
             header = next(reader, None)
             if header is None:
                 return
+            if any(_UNDECODED.search(name) for name in header):
+                raise JuristInputError(f"{path}:1: the header is not valid UTF-8")
             repeated = sorted(name for name, n in Counter(header).items() if n > 1)
             if repeated:
                 raise JuristInputError(f"{path}: repeated column names in the header: {repeated}")
@@ -406,12 +417,15 @@ def _read_csv(path: Path) -> Iterator[_Raw]:
                 start, end = end + 1, reader.line_num
                 if not row:  # a blank line
                     continue
+                bad = next((cell for cell in row if _UNDECODED.search(cell)), None)
+                if bad is not None:
+                    column = header[row.index(bad)] if row.index(bad) < len(header) else "?"
+                    yield _Raw(start, None, f"not valid UTF-8 (in column {column!r})")
+                    continue
                 if len(row) > len(header):
                     yield _Raw(start, None, f"row has {len(row)} cells but the header has {len(header)} columns")
                     continue
                 yield _Raw(start, dict(zip(header, row, strict=False)))
-    except UnicodeDecodeError as e:
-        raise JuristInputError(f"{path}: not valid UTF-8 ({e.reason} at byte {e.start})") from e
     except csv.Error as e:
         raise JuristInputError(f"{path}: unreadable CSV: {e}") from e
 
@@ -424,8 +438,17 @@ def _read_parquet(path: Path) -> Iterator[_Raw]:
     except Exception as e:  # pyarrow raises several types for a bad file
         raise JuristInputError(f"{path}: not a readable Parquet file: {e}") from e
     number = 0
-    for batch in parquet.iter_batches(batch_size=2048):
-        for record in batch.to_pylist():
+    batches = parquet.iter_batches(batch_size=2048)
+    while True:
+        try:
+            batch = next(batches, None)
+            records = batch.to_pylist() if batch is not None else []
+        except Exception as e:  # a corrupt page: pyarrow raises OSError, ArrowInvalid... mid-file
+            # nothing past a damaged page can be read; the message says where the good records end
+            raise JuristInputError(f"{path}: unreadable Parquet data after record {number}: {e}") from e
+        if batch is None:
+            return
+        for record in records:
             number += 1
             yield _Raw(number, record)
 
@@ -564,10 +587,15 @@ def _image_ref(value: Any, name: str, base: Path) -> str:
         if not value.startswith("data:image/") or ";base64," not in value:
             raise _RowError(name, "a data URI must look like data:image/png;base64,...")
         return value
-    path = Path(value).expanduser()
-    path = path if path.is_absolute() else base.resolve() / path  # absolute: the item works from any directory
-    if not path.is_file():
-        raise _RowError(name, f"no image file {value!r} (looked for {path})")
+    shown = value if len(value) <= 200 else value[:200] + "..."
+    try:
+        path = Path(value).expanduser()
+        path = path if path.is_absolute() else base.resolve() / path  # absolute: the item works from any directory
+        found = path.is_file()
+    except (OSError, RuntimeError, ValueError) as e:  # a name too long for the OS, an unknown ~user, a NUL byte
+        raise _RowError(name, f"not a usable image path {shown!r}: {e}") from None
+    if not found:
+        raise _RowError(name, f"no image file {shown!r} (looked for {str(path)[:300]})")
     return str(path)
 
 

@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,18 @@ CREATE TABLE IF NOT EXISTS review_queue (
 """
 
 
+# The columns jurist reads from each table: a file whose tables lack them is not a jurist store.
+_COLUMNS = {"completions": {"key", "completion"},
+            "runs": {"id", "name", "created", "status", "judge", "info", "totals"},
+            "judgments": {"run_id", "item_id", "seq", "judgment"}}
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+class StoreError(ValueError):
+    """A store file that cannot be used (missing, not SQLite, corrupt, foreign) or a run reference that is
+    ambiguous; the message names the file."""
+
+
 def completion_key(backend_spec: str, request: CompletionRequest) -> str:
     payload = json.dumps({"backend": backend_spec, "request": request.model_dump(mode="json")}, sort_keys=True)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
@@ -89,20 +102,51 @@ class Store:
     most the last batch, and a resumed run redoes those items from the cache.
     """
 
-    def __init__(self, path: str | Path = ":memory:", commit_every: int = 64, commit_interval_s: float = 0.5):
+    def __init__(self, path: str | Path = ":memory:", commit_every: int = 64, commit_interval_s: float = 0.5,
+                 create: bool = True):
+        """Open (or, with ``create``, make) the store at ``path``.
+
+        Raises :class:`StoreError` naming the file when it is missing and ``create`` is False (what a
+        read-only command wants: a mistyped path must not become an empty store), a directory, not an
+        SQLite file, corrupt, or an SQLite file of another program (nothing is written to it then).
+        """
         self.path = str(path)
         if self.path != ":memory:":
+            _check_file(Path(self.path), create)
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30.0)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
+        with self._errors("cannot open"):
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30.0)
+            self._check_tables()
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(SCHEMA)
         self._lock = threading.RLock()
         self._pending = 0
         self._last_commit = time.monotonic()
         self.commit_every = commit_every
         self.commit_interval_s = commit_interval_s
         self._db.execute("BEGIN")
+
+    @contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        """SQLite's errors about the file as a StoreError that names it."""
+        try:
+            yield
+        except sqlite3.DatabaseError as error:
+            raise StoreError(f"{self.path}: {doing} the store: {error} (is it a jurist store, "
+                             "and intact?)") from None
+
+    def _check_tables(self) -> None:
+        """Refuse an SQLite file of another program before anything is written to it."""
+        tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        for table in tables & set(_COLUMNS):
+            columns = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            if not _COLUMNS[table] <= columns:
+                raise StoreError(f"{self.path}: not a jurist store (its table {table!r} lacks the columns "
+                                 f"{', '.join(sorted(_COLUMNS[table] - columns))})")
+        if tables and not tables & set(_COLUMNS):
+            raise StoreError(f"{self.path}: not a jurist store (an SQLite file with the tables "
+                             f"{', '.join(sorted(tables)[:5])})")
 
     # -- transactions -------------------------------------------------------------------
 
@@ -160,16 +204,40 @@ class Store:
                              (time.time(), status, json.dumps(totals), run_id))
             self.commit()
 
+    def record_input_errors(self, run_id: str, errors: list[str], keep: int = 20) -> None:
+        """Add the input rows the loader skipped to a run's totals: ``input_skipped`` (every one counted)
+        and ``input_errors`` (the first ``keep`` reasons, each naming file, line and field). A run over a
+        file whose rows were mostly bad must say so; the engine's ``skipped`` counts resumed items."""
+        with self._lock, self._errors("cannot update"):
+            row = self._db.execute("SELECT totals FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise StoreError(f"{self.path}: no run {run_id!r}")
+            totals = json.loads(row[0]) | {"input_skipped": len(errors), "input_errors": list(errors[:keep])}
+            self._db.execute("UPDATE runs SET totals = ? WHERE id = ?", (json.dumps(totals), run_id))
+            self.commit()
+
     def find_run(self, ref: str) -> RunRecord | None:
-        """A run by id, id prefix or name (the newest run of that name)."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT * FROM runs WHERE id = ? OR id LIKE ? OR name = ? ORDER BY created DESC LIMIT 1",
-                (ref, ref + "%", ref)).fetchone()
+        """A run by exact id, else by name (the newest run of that name), else by a prefix of one id.
+
+        Compared as plain strings (no SQL LIKE: ``_`` and ``%`` are characters); an empty ref is no run;
+        a prefix of several ids raises :class:`StoreError` naming them.
+        """
+        if not ref:
+            return None
+        with self._lock, self._errors("cannot read"):
+            row = (self._db.execute("SELECT * FROM runs WHERE id = ?", (ref,)).fetchone()
+                   or self._db.execute("SELECT * FROM runs WHERE name = ? ORDER BY created DESC LIMIT 1",
+                                       (ref,)).fetchone())
+            prefixed = [] if row else self._db.execute(
+                "SELECT * FROM runs WHERE substr(id, 1, ?) = ? ORDER BY created", (len(ref), ref)).fetchall()
+        if len(prefixed) > 1:
+            raise StoreError(f"{self.path}: {ref!r} is the start of several run ids: "
+                             f"{', '.join(r[0] for r in prefixed)}")
+        row = row or (prefixed[0] if prefixed else None)
         return self._run_from_row(row) if row else None
 
     def runs(self) -> list[RunRecord]:
-        with self._lock:
+        with self._lock, self._errors("cannot read"):
             rows = self._db.execute("SELECT * FROM runs ORDER BY created").fetchall()
         return [self._run_from_row(row) for row in rows]
 
@@ -190,7 +258,7 @@ class Store:
         return {row[0] for row in rows}
 
     def judgments(self, run_id: str) -> Iterator[Judgment]:
-        with self._lock:
+        with self._lock, self._errors("cannot read"):
             rows = self._db.execute("SELECT judgment FROM judgments WHERE run_id = ? ORDER BY seq",
                                     (run_id,)).fetchall()
         for row in rows:
@@ -237,6 +305,23 @@ class Store:
             if cur.rowcount == 0:
                 raise KeyError(f"no review entry for item {item_id!r} in run {run_id!r}")
             self.commit()
+
+
+def _check_file(path: Path, create: bool) -> None:
+    """The errors a path can have before SQLite sees it."""
+    if path.is_dir():
+        raise StoreError(f"{path}: is a directory, not a store file")
+    if not path.exists():
+        if not create:
+            raise StoreError(f"{path}: no store there (a judging command with --store {path} creates it)")
+        return
+    try:
+        with path.open("rb") as handle:
+            header = handle.read(len(_SQLITE_HEADER))
+    except OSError as error:
+        raise StoreError(f"{path}: cannot read the store: {error.strerror}") from None
+    if header and header != _SQLITE_HEADER:  # an empty file is a new store
+        raise StoreError(f"{path}: not a jurist store (not an SQLite file)")
 
 
 class ReviewEntry(BaseModel):

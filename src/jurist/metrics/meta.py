@@ -5,10 +5,11 @@
 
 Human ceiling (items with several human labels, e.g. PandaLM's three annotators)
     Krippendorff's alpha among the humans, their mean pairwise Cohen's kappa and
-    raw agreement. This is the ceiling: a judge cannot agree with "the humans"
-    more than they agree with each other. Next to it, the judge's mean kappa
-    and agreement with each annotator (the same statistic, so the two are
-    comparable), and alpha with the judge added as one more rater.
+    raw agreement: the reference a judge is compared with, not a bound (a judge
+    that predicts the majority agrees with each annotator more often than they
+    agree with each other; benchmarks/human_ceiling.py). Next to it, the judge's
+    mean kappa and agreement with each annotator (the same statistic, so the two
+    are comparable), and alpha with the judge added as one more rater.
 Where the judge fails
     Items split into *humans unanimous* and *humans split*. Disagreement on
     unanimous items is "the judge is wrong"; on split items it is "the guideline

@@ -23,10 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 from jurist.media import media_marker
 from jurist.protocols.base import (
+    MIN_LABEL_MASS,
     Protocol,
     builtin_template,
-    label_probabilities,
-    parse_first_label,
     render_chat,
     text_hash,
 )
@@ -112,7 +111,9 @@ class ChecklistProtocol(Protocol):
     kind = "score"
     version = "1"
 
-    def __init__(self, questions: Sequence[str | Question] = (), template: str | None = None):
+    def __init__(self, questions: Sequence[str | Question] = (), template: str | None = None,
+                 min_label_mass: float = MIN_LABEL_MASS):
+        self._set_min_label_mass(min_label_mass)
         self.questions = [q if isinstance(q, Question) else Question(q) for q in questions]
         self.questions = parse_checklist({"question": q.text, "weight": q.weight} for q in self.questions)
         _check_unique(self.questions, "checklist")
@@ -126,6 +127,7 @@ class ChecklistProtocol(Protocol):
             "questions_hash": text_hash(json.dumps([[q.text, q.weight] for q in self.questions])),
             "n_questions": len(self.questions),
             "template_hash": text_hash(self.template),
+            **self._mass_identity(),
         }
 
     def default_strategy(self) -> Strategy:
@@ -155,17 +157,10 @@ class ChecklistProtocol(Protocol):
         return CompletionRequest(messages=messages, labels=[YES, NO], max_tokens=2)
 
     def read(self, completion: Completion, view: int = 0) -> Verdict:
-        read = label_probabilities(completion, [YES, NO])
-        if read is not None:
-            distribution, mass = read
-            if not distribution:
-                return self.unreadable(completion, "no yes/no label among the judge's top tokens")
-            method = "logprobs"
-        else:
-            found = parse_first_label(completion.text, [YES, NO])
-            if found is None:
-                return self.unreadable(completion, "no yes/no answer found in the judge's text")
-            distribution, mass, method = {YES: float(found == YES), NO: float(found == NO)}, None, "parsed"
+        read = self.read_labels(completion, [YES, NO], "yes/no")
+        if isinstance(read, Verdict):
+            return read
+        distribution, mass, method = read.distribution, read.label_mass, read.method
         top = YES if distribution[YES] >= distribution[NO] else NO
         return Verdict(status="scored", kind="score", method=method,  # type: ignore[arg-type]
                        score=distribution[YES], top_label=top, distribution=distribution, confidence=distribution[top] if method == "logprobs" else None,

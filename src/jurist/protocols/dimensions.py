@@ -39,7 +39,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from jurist.protocols.base import Protocol, builtin_template, text_hash
+from jurist.protocols.base import MIN_LABEL_MASS, Protocol, builtin_template, text_hash
 from jurist.protocols.pointwise import PointwiseProtocol, Scale
 from jurist.types import Completion, CompletionRequest, Item, Verdict
 
@@ -160,7 +160,8 @@ class DimensionsProtocol(Protocol):
     version = "1"
 
     def __init__(self, dimensions: DimensionSet | Sequence[Dimension], template: str | None = None,
-                 task: str | None = None, examples: Sequence[Any] = ()):
+                 task: str | None = None, examples: Sequence[Any] = (), min_label_mass: float = MIN_LABEL_MASS):
+        self._set_min_label_mass(min_label_mass)
         the_set = dimensions if isinstance(dimensions, DimensionSet) else DimensionSet(tuple(dimensions))
         if not the_set.dimensions:
             raise ValueError("no dimensions to judge")
@@ -173,7 +174,7 @@ class DimensionsProtocol(Protocol):
         self.views = tuple(range(len(names)))
         self.protocols = [
             PointwiseProtocol(d.rubric, d.scale, self.template, examples=examples,
-                              variables={"dimension": d.name, "task": self.task})
+                              variables={"dimension": d.name, "task": self.task}, min_label_mass=min_label_mass)
             for d in the_set.dimensions
         ]
 
@@ -192,6 +193,7 @@ class DimensionsProtocol(Protocol):
             **({"examples_hash": first["examples_hash"]} if "examples_hash" in first else {}),
             "dimensions": {d.name: {"scale": list(d.scale.labels), "rubric_hash": text_hash(d.rubric)}
                            for d in self.dimension_set.dimensions},
+            **self._mass_identity(),
         }
 
     def default_strategy(self) -> Any:

@@ -22,10 +22,9 @@ from typing import Any
 import numpy as np
 
 from jurist.protocols.base import (
+    MIN_LABEL_MASS,
     Protocol,
     builtin_template,
-    label_probabilities,
-    parse_first_label,
     render_chat,
     text_hash,
 )
@@ -58,7 +57,9 @@ class ListwiseProtocol(Protocol):
     kind = "rank"
     version = "1"
 
-    def __init__(self, criteria: str = DEFAULT_CRITERIA, template: str | None = None, seed: int = 0):
+    def __init__(self, criteria: str = DEFAULT_CRITERIA, template: str | None = None, seed: int = 0,
+                 min_label_mass: float = MIN_LABEL_MASS):
+        self._set_min_label_mass(min_label_mass)
         self.criteria = criteria
         self.template = template if template is not None else builtin_template("listwise.j2")
         self.seed = seed
@@ -66,7 +67,7 @@ class ListwiseProtocol(Protocol):
     @property
     def identity(self) -> dict[str, Any]:
         return {"protocol": self.name, "version": self.version, "criteria_hash": text_hash(self.criteria),
-                "template_hash": text_hash(self.template), "seed": self.seed}
+                "template_hash": text_hash(self.template), "seed": self.seed, **self._mass_identity()}
 
     def default_strategy(self) -> Any:
         """Every item in its N cyclic orders (one order alone is position-biased)."""
@@ -109,17 +110,10 @@ class ListwiseProtocol(Protocol):
             raise ValueError(f"listwise view {view} does not say how many candidates were shown (use views())")
         labels = self.labels_for(n)
         shown = permutation(n, view // _STRIDE, self.seed)
-        read = label_probabilities(completion, labels)
-        if read is not None:
-            by_label, mass = read
-            if not by_label:
-                return self.unreadable(completion, "no response label among the judge's top tokens")
-            method = "logprobs"
-        else:
-            found = parse_first_label(completion.text, labels)
-            if found is None:
-                return self.unreadable(completion, "no response label found in the judge's text")
-            by_label, mass, method = {label: float(label == found) for label in labels}, None, "parsed"
+        read = self.read_labels(completion, labels, "response")
+        if isinstance(read, Verdict):
+            return read
+        by_label, mass, method = read.distribution, read.label_mass, read.method
         p_best = {shown[slot]: by_label[label] for slot, label in enumerate(labels)}
         ranking = ranking_of(p_best)
         distribution = {str(c): p_best[c] for c in range(n)}

@@ -11,10 +11,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from jurist.protocols.base import (
+    MIN_LABEL_MASS,
     Protocol,
     builtin_template,
-    label_probabilities,
-    parse_first_label,
     render_chat,
     text_hash,
 )
@@ -46,7 +45,8 @@ class PairwiseProtocol(Protocol):
     views = (0, 1)
 
     def __init__(self, criteria: str = DEFAULT_CRITERIA, allow_tie: bool = False, template: str | None = None,
-                 examples: Sequence[Example] = ()):
+                 examples: Sequence[Example] = (), min_label_mass: float = MIN_LABEL_MASS):
+        self._set_min_label_mass(min_label_mass)
         self.criteria = criteria
         self.allow_tie = allow_tie
         self.template = template if template is not None else builtin_template("pairwise.j2")
@@ -64,6 +64,7 @@ class PairwiseProtocol(Protocol):
             "criteria_hash": text_hash(self.criteria),
             "template_hash": text_hash(self.template),
             **examples_identity(self.examples),
+            **self._mass_identity(),
         }
 
     def _messages(self, item: Item, first: str, second: str) -> list[Message]:
@@ -82,17 +83,10 @@ class PairwiseProtocol(Protocol):
         return CompletionRequest(messages=messages, labels=list(self.labels), max_tokens=2)
 
     def read(self, completion: Completion, view: int = 0) -> Verdict:
-        read = label_probabilities(completion, self.labels)
-        if read is not None:
-            shown, mass = read
-            if not shown:
-                return self.unreadable(completion, "no A/B label among the judge's top tokens")
-            method = "logprobs"
-        else:
-            found = parse_first_label(completion.text, self.labels)
-            if found is None:
-                return self.unreadable(completion, "no A/B label found in the judge's text")
-            shown, mass, method = {label: float(label == found) for label in self.labels}, None, "parsed"
+        read = self.read_labels(completion, self.labels, "A/B")
+        if isinstance(read, Verdict):
+            return read
+        shown, mass, method = read.distribution, read.label_mass, read.method
         p_first, p_second, p_tie = shown["A"], shown["B"], shown.get("tie", 0.0)
         p_a, p_b = (p_first, p_second) if view == 0 else (p_second, p_first)
         preference = preference_of(p_a, p_b, p_tie)

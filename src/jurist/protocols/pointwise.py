@@ -8,10 +8,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from jurist.protocols.base import (
+    MIN_LABEL_MASS,
     Protocol,
     builtin_template,
-    label_probabilities,
-    parse_first_label,
     render_chat,
     text_hash,
 )
@@ -73,7 +72,9 @@ class PointwiseProtocol(Protocol):
     version = "1"
 
     def __init__(self, rubric: str = DEFAULT_RUBRIC, scale: Scale | str = "1-5", template: str | None = None,
-                 examples: Sequence[Example] = (), variables: Mapping[str, Any] | None = None):
+                 examples: Sequence[Example] = (), variables: Mapping[str, Any] | None = None,
+                 min_label_mass: float = MIN_LABEL_MASS):
+        self._set_min_label_mass(min_label_mass)
         from jurist.protocols.templating import check_examples
 
         self.rubric = rubric
@@ -95,6 +96,7 @@ class PointwiseProtocol(Protocol):
             "template_hash": text_hash(self.template),
             **({"variables_hash": text_hash(repr(sorted(self.variables.items())))} if self.variables else {}),
             **examples_identity(self.examples),
+            **self._mass_identity(),
         }
 
     def _messages(self, item: Item) -> list[Message]:
@@ -119,18 +121,16 @@ class PointwiseProtocol(Protocol):
 
     def read(self, completion: Completion, view: int = 0) -> Verdict:
         labels = list(self.scale.labels)
-        read = label_probabilities(completion, labels)
-        if read is not None:
-            distribution, mass = read
-            if not distribution:
-                return self.unreadable(completion, "no score label among the judge's top tokens")
+        read = self.read_labels(completion, labels, "score")
+        if isinstance(read, Verdict):
+            return read
+        if read.method == "logprobs":
+            distribution, mass = read.distribution, read.label_mass
             top = max(distribution, key=distribution.__getitem__)
             score = sum(p * self.scale.value(label) for label, p in distribution.items())
             return Verdict(status="scored", kind="score", method="logprobs", score=score, top_label=top,
                            distribution=distribution, confidence=distribution[top], label_mass=mass,
                            raw=completion.text, usage=completion.usage)
-        found = parse_first_label(completion.text, labels)
-        if found is None:
-            return self.unreadable(completion, "no score label found in the judge's text")
+        found = max(read.distribution, key=read.distribution.__getitem__)
         return Verdict(status="scored", kind="score", method="parsed", score=self.scale.value(found),
                        top_label=found, distribution={found: 1.0}, raw=completion.text, usage=completion.usage)

@@ -27,10 +27,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from jurist.media import media_marker
 from jurist.protocols.base import (
+    MIN_LABEL_MASS,
     Protocol,
     builtin_template,
-    label_probabilities,
-    parse_first_label,
     render_chat,
     text_hash,
 )
@@ -53,7 +52,9 @@ class ReferenceProtocol(Protocol):
     version = "1"
 
     def __init__(self, reference: ReferenceMode = "shown", template: str | None = None,
-                 revise_template: str | None = None, max_revision_tokens: int = 512):
+                 revise_template: str | None = None, max_revision_tokens: int = 512,
+                 min_label_mass: float = MIN_LABEL_MASS):
+        self._set_min_label_mass(min_label_mass)
         if reference not in REFERENCE_MODES:
             raise ValueError(f"reference={reference!r}: expected one of {', '.join(REFERENCE_MODES)}")
         if max_revision_tokens < 1:
@@ -66,7 +67,7 @@ class ReferenceProtocol(Protocol):
     @property
     def identity(self) -> dict[str, Any]:
         identity = {"protocol": self.name, "version": self.version, "reference": self.mode,
-                    "template_hash": text_hash(self.template)}
+                    "template_hash": text_hash(self.template), **self._mass_identity()}
         if self.mode == "adapted":
             identity |= {"revise_template_hash": text_hash(self.revise_template),
                          "max_revision_tokens": self.max_revision_tokens}
@@ -105,17 +106,10 @@ class ReferenceProtocol(Protocol):
                 return self.unreadable(completion, "the revision is empty")
             return Verdict(status="scored", kind="score", raw=text, usage=completion.usage,
                            metadata={"reference": self.mode})
-        read = label_probabilities(completion, ["yes", "no"])
-        if read is not None:
-            shown, mass = read
-            if not shown:
-                return self.unreadable(completion, "no yes/no label among the judge's top tokens")
-            method = "logprobs"
-        else:
-            found = parse_first_label(completion.text, ["yes", "no"])
-            if found is None:
-                return self.unreadable(completion, "no yes/no answer found in the judge's text")
-            shown, mass, method = {"yes": float(found == "yes"), "no": float(found == "no")}, None, "parsed"
+        read = self.read_labels(completion, ["yes", "no"], "yes/no")
+        if isinstance(read, Verdict):
+            return read
+        shown, mass, method = read.distribution, read.label_mass, read.method
         distribution = {CORRECT: shown["yes"], INCORRECT: shown["no"]}
         top = CORRECT if shown["yes"] >= shown["no"] else INCORRECT
         return Verdict(status="scored", kind="score", method=method,  # type: ignore[arg-type]

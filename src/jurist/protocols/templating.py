@@ -127,10 +127,13 @@ def check_template(text: str, origin: str, protocol: Protocol, sample: Item | No
         try:
             request = protocol.render(sample, view)
         except jinja2.UndefinedError as error:
-            raise TemplateError(f"{origin}: {error.message} (while rendering item {sample.id!r})") from error
-        except jinja2.TemplateError as error:
+            raise TemplateError(f"{origin}{_template_line(error)}: cannot render item {sample.id!r}: "
+                                f"{error.message}") from error
+        except (jinja2.TemplateError, ArithmeticError, LookupError, TypeError, ValueError, AttributeError) as error:
+            # a template's own expressions fail at render time too ({{ 1/0 }}, {{ 'a' + 1 }}, {{ labels[9] }})
             line = _template_line(error)
-            raise TemplateError(f"{origin}{line}: cannot render item {sample.id!r}: {error}") from error
+            what = str(error) if isinstance(error, jinja2.TemplateError) else f"{type(error).__name__}: {error}"
+            raise TemplateError(f"{origin}{line}: cannot render item {sample.id!r}: {what}") from error
         user = request.messages[-1].content
         last = user.strip().rsplit("\n\n", 1)[-1]
         missing = [label for label in request.labels if not re.search(rf"(?<!\w){re.escape(label)}(?!\w)", user)]
@@ -147,7 +150,14 @@ def check_template(text: str, origin: str, protocol: Protocol, sample: Item | No
 
 
 def _template_line(error: Exception) -> str:
+    """``:LINE`` of the template where ``error`` happened: a syntax error carries it, a runtime error's
+    traceback has a frame in the template (Jinja2 names its file ``<template>``)."""
     lineno = getattr(error, "lineno", None)
+    trace = error.__traceback__
+    while trace is not None and not lineno:
+        if trace.tb_frame.f_code.co_filename == "<template>":
+            lineno = trace.tb_lineno
+        trace = trace.tb_next
     return f":{lineno}" if lineno else ""
 
 
@@ -181,11 +191,15 @@ def load_examples(path: str | Path, task: str, labels: Sequence[str] | None = No
         raise ValueError(f"examples file {the_path}: no such file")
     fields = ("response",) if task == "score" else ("response_a", "response_b")
     examples = []
-    with the_path.open(encoding="utf-8-sig") as handle:
-        for number, line in enumerate(handle, start=1):
+    with the_path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            where = f"{the_path}:{number}"
+            try:  # decoded line by line, so a bad byte is reported with its line
+                line = raw.decode("utf-8").lstrip("\ufeff") if number == 1 else raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise ValueError(f"{where}: not valid UTF-8 ({error.reason} at byte {error.start})") from None
             if not line.strip():
                 continue
-            where = f"{the_path}:{number}"
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as error:

@@ -43,6 +43,7 @@ _TOTALS = [
     ("unscored", "unscored"),
     ("failed", "failed"),
     ("skipped", "skipped (resumed)"),
+    ("input_skipped", "skipped input rows"),
     ("wall_s", "wall time"),
     ("cost_usd", "cost"),
     ("errors", "errors"),
@@ -246,7 +247,7 @@ def _total_text(key: str, value: Any) -> str:
 
 
 def _totals(totals: dict[str, Any]) -> list[tuple[str, str]]:
-    known = dict(_TOTALS)
+    known = dict(_TOTALS) | {"input_errors": ""}  # the reasons are listed under the totals, one per line
     rows = [(name, _total_text(key, totals[key])) for key, name in _TOTALS if key in totals]
     rows += [(key, _total_text(key, value)) for key, value in totals.items() if key not in known]
     if "prompt_tokens" in totals and "completion_tokens" in totals:
@@ -342,6 +343,7 @@ def render_report(
     judge: dict[str, Any] = {}
     versions: dict[str, Any] = {}
     totals: list[tuple[str, str]] = []
+    input_errors: list[str] = []
     if run is not None:
         judge = dict(run.judge)
         header = [("run", run.id + (f" ({run.name})" if run.name else "")), ("status", run.status)]
@@ -359,6 +361,7 @@ def render_report(
             header.append(("command", run.command))
         versions = dict(run.info.get("versions") or {})
         totals = _totals(run.totals)
+        input_errors = [str(reason) for reason in run.totals.get("input_errors") or []]
     else:
         for name, values in (("judge", {j.judge for j in judgments}), ("protocol", {j.protocol for j in judgments})):
             if values:
@@ -377,6 +380,8 @@ def render_report(
         judge=judge,
         versions=versions,
         totals=totals,
+        input_errors=input_errors,
+        input_skipped=run.totals.get("input_skipped", 0) if run is not None else 0,
         summary_rows=summary_rows,
         charts=_charts(kind, judgments, run),
         rows=rows,
