@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 # llama-cpp-python compiles from source (minutes on 2 cores) with instruction sets chosen for this CPU;
 # each wheel is kept here under a key of its flags, CPU architecture, Python and compiler, and reused.
-WHEELS ?= $(HOME)/.cache/jurist/wheels
+WHEELS ?= $(or $(JURIST_CACHE_DIR),$(HOME)/.cache/jurist)/wheels
 NATIVE := $(BIN)/python src/jurist/backends/native.py
 STAMP  := $(VENV)/.installed
 
