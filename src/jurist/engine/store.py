@@ -38,7 +38,8 @@ CREATE TABLE IF NOT EXISTS runs (
     status TEXT NOT NULL,
     judge TEXT NOT NULL,
     info TEXT NOT NULL,
-    totals TEXT NOT NULL
+    totals TEXT NOT NULL,
+    plan TEXT
 );
 CREATE TABLE IF NOT EXISTS judgments (
     run_id TEXT NOT NULL REFERENCES runs(id),
@@ -62,9 +63,16 @@ CREATE TABLE IF NOT EXISTS review_queue (
 """
 
 
+# Columns added after a store's first release: a store made before gets them when opened (old rows: NULL).
+MIGRATIONS = (("runs", "plan", "TEXT"),)
+
+
 def completion_key(backend_spec: str, request: CompletionRequest) -> str:
     payload = json.dumps({"backend": backend_spec, "request": request.model_dump(mode="json")}, sort_keys=True)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+RUN_COLUMNS = "id, name, command, created, finished, status, judge, info, totals, plan"
 
 
 class RunRecord(BaseModel):
@@ -79,6 +87,7 @@ class RunRecord(BaseModel):
     judge: dict[str, Any]
     info: dict[str, Any] = Field(default_factory=dict)
     totals: dict[str, Any] = Field(default_factory=dict)
+    plan: dict[str, Any] | None = None  # the plan that made the run (``jurist run`` runs it again); None before plans
 
 
 class Store:
@@ -97,12 +106,19 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        self._migrate()
         self._lock = threading.RLock()
         self._pending = 0
         self._last_commit = time.monotonic()
         self.commit_every = commit_every
         self.commit_interval_s = commit_interval_s
         self._db.execute("BEGIN")
+
+    def _migrate(self) -> None:
+        for table, column, kind in MIGRATIONS:
+            present = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            if column not in present:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     # -- transactions -------------------------------------------------------------------
 
@@ -144,13 +160,15 @@ class Store:
     # -- runs and judgments -------------------------------------------------------------
 
     def start_run(self, judge: dict[str, Any], name: str | None = None, command: str | None = None,
-                  info: dict[str, Any] | None = None) -> RunRecord:
+                  info: dict[str, Any] | None = None, plan: dict[str, Any] | None = None) -> RunRecord:
         run = RunRecord(id=uuid.uuid4().hex[:12], name=name, command=command, created=time.time(), status="running",
-                        judge=judge, info=info or {})
+                        judge=judge, info=info or {}, plan=plan)
         with self._lock:
-            self._db.execute("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            self._db.execute("INSERT INTO runs (id, name, command, created, finished, status, judge, info, totals, "
+                             "plan) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                              (run.id, run.name, run.command, run.created, None, run.status, json.dumps(run.judge),
-                              json.dumps(run.info), json.dumps(run.totals)))
+                              json.dumps(run.info), json.dumps(run.totals),
+                              json.dumps(plan) if plan is not None else None))
             self.commit()
         return run
 
@@ -164,19 +182,20 @@ class Store:
         """A run by id, id prefix or name (the newest run of that name)."""
         with self._lock:
             row = self._db.execute(
-                "SELECT * FROM runs WHERE id = ? OR id LIKE ? OR name = ? ORDER BY created DESC LIMIT 1",
+                f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ? OR id LIKE ? OR name = ? ORDER BY created DESC LIMIT 1",
                 (ref, ref + "%", ref)).fetchone()
         return self._run_from_row(row) if row else None
 
     def runs(self) -> list[RunRecord]:
         with self._lock:
-            rows = self._db.execute("SELECT * FROM runs ORDER BY created").fetchall()
+            rows = self._db.execute(f"SELECT {RUN_COLUMNS} FROM runs ORDER BY created").fetchall()
         return [self._run_from_row(row) for row in rows]
 
     @staticmethod
     def _run_from_row(row: tuple[Any, ...]) -> RunRecord:
         return RunRecord(id=row[0], name=row[1], command=row[2], created=row[3], finished=row[4], status=row[5],
-                         judge=json.loads(row[6]), info=json.loads(row[7]), totals=json.loads(row[8]))
+                         judge=json.loads(row[6]), info=json.loads(row[7]), totals=json.loads(row[8]),
+                         plan=json.loads(row[9]) if row[9] is not None else None)
 
     def put_judgment(self, run_id: str, seq: int, judgment: Judgment) -> None:
         with self._lock:

@@ -13,15 +13,13 @@ import re
 from abc import ABC, abstractmethod
 from functools import lru_cache
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from jinja2 import StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
 from jurist.types import Completion, CompletionRequest, Item, Message, Verdict
 
-if TYPE_CHECKING:
-    from jurist.strategies.base import Strategy
 
 _ENV = SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=False, autoescape=False)
 
@@ -122,9 +120,6 @@ class Protocol(ABC):
     def identity(self) -> dict[str, Any]:
         """Everything that defines the protocol's behaviour (for cache keys and run records)."""
 
-    def default_strategy(self) -> Strategy | None:
-        """The strategy a Judge uses when none is given (None: the Judge's own default)."""
-        return None
 
     def unreadable(self, completion: Completion, why: str) -> Verdict:
         return Verdict(status="unscored", kind=self.kind, raw=completion.text, error=why, usage=completion.usage)  # type: ignore[arg-type]
