@@ -21,7 +21,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from jurist.backends.base import Backend
+from jurist.backends.base import Backend, BackendError
 from jurist.backends.specs import parse_spec, runs_in_process
 from jurist.judge import JudgeLike
 from jurist.protocols.base import Protocol
@@ -97,20 +97,26 @@ class JudgeSettings(_Section):
     @field_validator("spec")
     @classmethod
     def _known_spec(cls, value: str) -> str:
-        parse_spec(value)
-        return value
+        return _known(value)
 
     @field_validator("jury")
     @classmethod
     def _known_members(cls, value: list[str]) -> list[str]:
-        for member in value:
-            parse_spec(member)
-        return value
+        return [_known(member) for member in value]
 
     @property
     def specs(self) -> list[str]:
         """Every judge spec this plan calls (a cascade's come from its file)."""
         return self.jury or [self.spec]
+
+
+def _known(spec: str) -> str:
+    """A judge spec the registry knows (a ValueError, so the plan's error names the field)."""
+    try:
+        parse_spec(spec)
+    except BackendError as error:
+        raise ValueError(str(error)) from None
+    return spec
 
 
 class EngineSettings(_Section):
