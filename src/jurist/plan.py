@@ -22,7 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from jurist.backends.base import Backend, BackendError
-from jurist.backends.specs import parse_spec, runs_in_process
+from jurist.backends.specs import parse_spec
 from jurist.judge import JudgeLike
 from jurist.protocols.base import Protocol
 from jurist.strategies.choice import Order
@@ -269,10 +269,6 @@ class Plan(_Section):
         return Plan.parse(data)
 
     # ------------------------------------------------------------------ building
-
-    def default_concurrency(self) -> int:
-        """Requests in flight by default: a judge in this process runs one request at a time."""
-        return 1 if any(runs_in_process(spec) for spec in self.judge.specs) else 8
 
     def build_protocol(self) -> Protocol:
         """The protocol the task runs, from the protocol settings (template and examples read and checked)."""

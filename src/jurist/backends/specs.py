@@ -10,6 +10,7 @@ names (``model``, ``vision``), never CLI flags.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from jurist.backends.base import BackendError
@@ -64,8 +65,14 @@ def parse_spec(text: str) -> JudgeSpec:
 
 
 def runs_in_process(text: str) -> bool:
-    """Whether a judge (or any member of a list of judges) is a model in this process."""
+    """Whether a judge is a model in this process."""
     try:
         return parse_spec(text).scheme.in_process
     except BackendError:
         return False
+
+
+def default_concurrency(specs: Iterable[str]) -> int:
+    """Requests in flight by default: 1 when any judge is a model in this process (it serves one request
+    at a time; more would only queue), else 8."""
+    return 1 if any(runs_in_process(spec) for spec in specs) else 8

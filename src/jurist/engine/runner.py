@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from jurist.backends.base import Backend
+from jurist.backends.specs import default_concurrency
 from jurist.engine.executor import EngineConfig, RunResult, run_judge
 from jurist.engine.store import Store
 from jurist.judge import JudgeLike
@@ -93,11 +94,8 @@ def first_requests(prepared: Prepared) -> list[tuple[str, CompletionRequest]]:
     if not prepared.items:
         return []
     item = prepared.items[0]
-    judges = getattr(prepared.judge, "members", None) or getattr(prepared.judge, "judges", None) or [prepared.judge]
     requests = []
-    for judge in judges:
-        if judge is None:
-            continue
+    for judge in getattr(prepared.judge, "members", [prepared.judge]):  # a jury's or a cascade's judges
         for view in _views(judge.protocol, item):
             request, _ = judge.render(item, view)
             requests.append((f"{judge.spec} · view {view}", request))
@@ -116,7 +114,8 @@ def _views(protocol: Protocol, item: Item) -> list[int]:
 
 def engine_config(plan: Plan, judge: JudgeLike) -> EngineConfig:
     engine = plan.engine
-    return EngineConfig(concurrency=engine.concurrency or plan.default_concurrency(), max_attempts=engine.max_attempts,
+    specs = [member.spec for member in getattr(judge, "members", [judge])]
+    return EngineConfig(concurrency=engine.concurrency or default_concurrency(specs), max_attempts=engine.max_attempts,
                         requests_per_minute=engine.rpm, tokens_per_minute=engine.tpm, progress=engine.progress,
                         prices={judge.spec: engine.price} if engine.price else {})
 

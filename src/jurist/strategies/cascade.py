@@ -75,7 +75,7 @@ import numpy as np
 from pydantic import BaseModel, Field, field_serializer
 from scipy import special, stats
 
-from jurist.backends.specs import runs_in_process
+from jurist.backends.specs import default_concurrency
 from jurist.metrics.agreement import judgment_correct
 from jurist.types import Item, Judgment
 
@@ -420,6 +420,11 @@ class Cascade:
         self.calibrators = [calibrator_from_dict(s.calibration) if s.calibration else None for s in self.automatic]
 
     @property
+    def members(self) -> list[Any]:
+        """The stage judges that run (a stage without a certified threshold has none)."""
+        return [judge for judge in self.judges if judge is not None]
+
+    @property
     def spec(self) -> str:
         return "cascade:" + ">".join(s.judge for s in self.cascade.stages)
 
@@ -541,8 +546,8 @@ def run_cascade(cascade: CascadeSpec, items: Sequence[Item], *, protocol: Any, s
 
     judge = Cascade(cascade, protocol, backends=backends)
     if config is None:
-        local = any(runs_in_process(s.judge) for s in cascade.automatic)
-        config = EngineConfig(concurrency=concurrency or (1 if local else 8), progress=progress)
+        config = EngineConfig(concurrency=concurrency or default_concurrency(s.judge for s in cascade.automatic),
+                              progress=progress)
     result = run_judge(judge, items, store=store, config=config, name=name, command=command)
     result.input_errors = list(input_errors)
     return result
@@ -597,7 +602,7 @@ def calibrate_chain(items: Sequence[Item], chain: Sequence[str], *, protocol: An
             costs.append(_cost())
             continue
         judge = _stage_judge(stage, protocol, swap, backends)
-        stage_config = config or EngineConfig(concurrency=concurrency or (1 if runs_in_process(spec) else 8),
+        stage_config = config or EngineConfig(concurrency=concurrency or default_concurrency([spec]),
                                               progress=progress)
         result = run_judge(judge, remaining, store=the_store, config=stage_config,
                            name=f"calibrate/stage{k + 1}:{spec}", command=command)
