@@ -11,13 +11,13 @@ from jurist.judge import Judge, JudgeLike
 from jurist.plan import Plan, PlanError
 from jurist.protocols import PairwiseProtocol, PointwiseProtocol, Protocol, Scale
 from jurist.strategies import Single, Strategy, Swap
-from jurist.version import __version__
 from jurist.types import Completion, CompletionRequest, Item, Judgment, Message, Usage, Verdict
+from jurist.version import __version__
 
 
 __all__ = [
     "Backend", "BackendError", "Completion", "CompletionRequest", "Engine", "EngineConfig", "Item", "Judge",
     "JudgeLike", "Judgment", "Message", "OpenAICompatibleBackend", "PairwiseProtocol", "Plan", "PlanError",
     "PointwiseProtocol", "Protocol", "RunResult", "Scale", "ScriptedBackend", "Single", "Store", "Strategy", "Swap",
-    "Usage", "Verdict", "check", "compare", "correct", "rank", "resolve_backend", "run", "run_judge", "score",
+    "Usage", "Verdict", "__version__", "check", "compare", "correct", "rank", "resolve_backend", "run", "run_judge", "score",
 ]

@@ -484,7 +484,7 @@ def _compare_label(value: Any, label_map: Mapping[str, str]) -> str:
     mapped = label_map.get(key, label_map.get(key.lower(), key))
     canonical = COMPARE_LABELS.get(str(mapped).strip().lower())
     if canonical is None:
-        hint = f"known raw labels: {sorted(label_map)}" if label_map else "pass label_map to translate other values"
+        hint = f"known raw labels: {sorted(label_map)}" if label_map else "translate other values with `data.label_map`"
         raise _RowError("label", f"unknown label {value!r} (expected A, B or tie; {hint})")
     return canonical
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, NoReturn, Optional
@@ -13,6 +14,7 @@ from rich.table import Table
 
 from jurist.engine import RunResult
 from jurist.io import LoadResult
+from jurist.plan import Plan
 
 # `jurist --help` lists commands in the order a user meets them, not in the order modules register them.
 COMMAND_ORDER = ("score", "compare", "rank", "check", "correct", "run", "runs", "export", "meta", "calibrate",
@@ -62,6 +64,30 @@ ConcurrencyOpt = Annotated[Optional[int], typer.Option(min=1, help="Requests in 
                                                        rich_help_panel="Run")]
 
 
+# option -> the plan field it sets (jurist.cli.planning turns options into a plan with it)
+FLAGS: dict[str, str] = {
+    "judge": "judge.spec", "model": "judge.model", "jury": "judge.jury", "samples": "judge.samples",
+    "explain": "judge.explain", "cascade": "judge.cascade",
+    "field": "data.fields", "preset": "data.preset", "label_map": "data.label_map", "limit": "data.limit",
+    "out": "outputs.out", "report": "outputs.report", "store": "outputs.store", "name": "outputs.name",
+    "concurrency": "engine.concurrency", "timeout": "engine.timeout", "engine": "engine.engine",
+    "rubric": "protocol.rubric", "scale": "protocol.scale", "criteria": "protocol.criteria", "tie": "protocol.tie",
+    "template": "protocol.template", "dimensions": "protocol.dimensions", "dimension": "protocol.dimension",
+    "checklist": "protocol.checklist", "reference": "protocol.reference",
+    "max_revision_tokens": "protocol.max_revision_tokens", "swap": "order", "orders": "orders",
+}
+def flag_message(error: Exception) -> str:
+    """An error with each plan field it names shown as the flag that sets it (or as ``--set FIELD=...``)."""
+    by_field = {field: "--" + option.replace("_", "-") for option, field in FLAGS.items()}
+    by_field["order"] = "--no-swap"
+
+    def flag(match: re.Match[str]) -> str:
+        field = match.group(1)
+        return by_field.get(field) or (f"--set {field}=..." if "." in field or field in Plan.model_fields else field)
+
+    return re.sub(r"`([a-z_]+(?:\.[a-z_]+)*)`", flag, str(error))
+
+
 def fail(error: object, code: int = 2) -> NoReturn:
     """Print an error the user can act on and exit (2: bad input or setup)."""
     err.print(f"[red]error:[/red] {error}")
@@ -108,7 +134,7 @@ class DataSource:
 
 def warn_skipped(errors: list[str], shown: int = 20) -> None:
     for line in errors[:shown]:
-        err.print(f"[yellow]skipped:[/yellow] {line}")
+        err.print(f"[yellow]skipped:[/yellow] {flag_message(line)}", markup=True, highlight=False)
     if len(errors) > shown:
         err.print(f"[yellow]... and {len(errors) - shown} more bad rows[/yellow]")
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import inspect
 import os
-import re
 import signal
 import sys
 import time
@@ -27,10 +26,12 @@ import yaml
 
 from jurist.cli.common import (
     DEFAULT_STORE,
+    FLAGS,
     STORE_ENV,
     app,
     err,
     fail,
+    flag_message,
     out,
     pairs,
     print_summary,
@@ -40,18 +41,6 @@ from jurist.cli.common import (
 from jurist.engine import RunResult, Store
 from jurist.plan import Plan, PlanError
 
-# option -> plan field. Values are converted by CONVERT; a flag left at its default leaves the plan as it is.
-FLAGS: dict[str, str] = {
-    "judge": "judge.spec", "model": "judge.model", "jury": "judge.jury", "samples": "judge.samples",
-    "explain": "judge.explain", "cascade": "judge.cascade",
-    "field": "data.fields", "preset": "data.preset", "label_map": "data.label_map", "limit": "data.limit",
-    "out": "outputs.out", "report": "outputs.report", "store": "outputs.store", "name": "outputs.name",
-    "concurrency": "engine.concurrency", "timeout": "engine.timeout", "engine": "engine.engine",
-    "rubric": "protocol.rubric", "scale": "protocol.scale", "criteria": "protocol.criteria", "tie": "protocol.tie",
-    "template": "protocol.template", "dimensions": "protocol.dimensions", "dimension": "protocol.dimension",
-    "checklist": "protocol.checklist", "reference": "protocol.reference",
-    "max_revision_tokens": "protocol.max_revision_tokens", "swap": "order", "orders": "orders",
-}
 CONVERT: dict[str, Callable[[Any], Any]] = {
     "jury": lambda v: [s.strip() for s in v.split(",") if s.strip()],
     "field": lambda v: pairs(v, "--field"), "label_map": lambda v: pairs(v, "--label-map"),
@@ -149,18 +138,6 @@ def plan_from_options(task: str, values: Mapping[str, Any], base: Plan | None = 
     if not plan.outputs.store:  # the CLI keeps runs (resume, export) unless told otherwise
         plan = plan.with_values({"outputs.store": os.environ.get(STORE_ENV) or DEFAULT_STORE})
     return plan
-
-
-def flag_message(error: Exception) -> str:
-    """An error with each plan field it names shown as the flag that sets it (or as ``--set FIELD=...``)."""
-    by_field = {field: "--" + option.replace("_", "-") for option, field in FLAGS.items()}
-    by_field["order"] = "--no-swap"
-
-    def flag(match: re.Match[str]) -> str:
-        field = match.group(1)
-        return by_field.get(field) or (f"--set {field}=..." if "." in field or field in Plan.model_fields else field)
-
-    return re.sub(r"`([a-z_]+(?:\.[a-z_]+)*)`", flag, str(error))
 
 
 def execute(task: str, data: Path, values: Mapping[str, Any], base: Plan | None = None,

@@ -37,7 +37,7 @@ import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -134,7 +134,7 @@ class _RowMapper:
         where = f"{self.path}: item {record[column]!r}" if column in record else self.path
         if not self.has_id(record):
             return (f"{where}: field 'id': missing; the ray engine needs an id column "
-                    f"(map one with --field id=COLUMN, or pass stream=False)")
+                    f"(give every row one, or map a column to it in `data.fields`)")
         try:
             return self.reader.item(record)
         except RecordError as error:
