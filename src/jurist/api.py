@@ -62,12 +62,59 @@ def _run(task: str, data: Data, judge: JudgeSource | Sequence[JudgeSource], sett
         raise TypeError(f"unknown option(s) {', '.join(unknown)}")
     data_settings = {k: v for k, v in options.items() if k in _DATA and v is not None}
     engine_settings = {k: v for k, v in options.items() if k in _ENGINE and v is not None}
-    plan = Plan.parse({"task": task, **{k: v for k, v in plan_fields.items() if v is not None}, "protocol": {k: v for k, v in settings.items() if v is not None},
+    plan = Plan.parse({"task": task, **{k: v for k, v in plan_fields.items() if v is not None},
+                       "protocol": {k: v for k, v in settings.items() if v is not None},
                        "judge": {k: v for k, v in judge_settings.items() if v is not None},
                        "data": data_settings, "engine": engine_settings, "outputs": {"name": name}}, where=task)
     if isinstance(store, (str, Path)):
         store = Store(store)
     return run_plan(plan, data, store=store, resume=resume, backends=backends or None, protocol=protocol)
+
+
+def _protocol(task: str, *, rubric: str | None = None, scale: str = "1-5", criteria: str | None = None,
+              tie: bool = False, template: TemplateSource | None = None, examples: ExamplesSource | None = None,
+              dimensions: DimensionsSpec | None = None) -> tuple[dict[str, Any], Protocol | None]:
+    """The plan's protocol settings for these arguments; or, when they hold objects a plan file cannot
+    (Examples, Dimensions, a DimensionSet), the ready protocol and the settings that still tell the plan
+    what kind of protocol it is (dimensions do not combine with samples or juries)."""
+    objects = isinstance(examples, (list, tuple)) or isinstance(dimensions, (DimensionSet, list, tuple))
+    if not objects:
+        settings = {"rubric": rubric, "scale": scale, "criteria": criteria, "tie": tie or None,
+                    "template": _path(template), "examples": _path(examples),
+                    "dimensions": _path(dimensions),
+                    "dimension": dict(dimensions) if isinstance(dimensions, Mapping) else None}
+        return {k: v for k, v in settings.items() if v is not None and (task == "score" or k != "scale")}, None
+    from jurist.protocols.templating import check_template, load_template
+
+    text, origin = load_template(template) if template else (None, "")
+    shots = list(examples) if isinstance(examples, (list, tuple)) else []
+    if task == "compare":
+        from jurist.protocols.pairwise import DEFAULT_CRITERIA, PairwiseProtocol
+
+        protocol: Protocol = PairwiseProtocol(criteria or DEFAULT_CRITERIA, allow_tie=tie, template=text,
+                                              examples=shots)
+    elif dimensions is None:
+        from jurist.protocols.pointwise import DEFAULT_RUBRIC, PointwiseProtocol
+
+        protocol = PointwiseProtocol(rubric or DEFAULT_RUBRIC, scale, text, examples=shots)
+    else:
+        the_set = (load_dimension_set(dimensions) if isinstance(dimensions, (str, Path))
+                   else dimensions if isinstance(dimensions, DimensionSet) else DimensionSet(tuple(dimensions)))
+        protocol = DimensionsProtocol(the_set, text, examples=shots)
+    if text is not None:
+        check_template(text, origin, protocol)
+    return _settings_of(protocol), protocol
+
+
+def _settings_of(protocol: Protocol) -> dict[str, Any]:
+    """What the plan must know of a ready protocol: whether it judges dimensions (no samples, no jury)."""
+    if isinstance(protocol, DimensionsProtocol):
+        return {"dimension": {name: "(a Dimension object)" for name in protocol.names}}
+    return {}
+
+
+def _path(value: Any) -> str | None:
+    return str(value) if isinstance(value, (str, Path)) else None
 
 
 def score_protocol(rubric: str | None = None, scale: str = "1-5", *, dimensions: DimensionsSpec | None = None,
@@ -78,46 +125,16 @@ def score_protocol(rubric: str | None = None, scale: str = "1-5", *, dimensions:
     file, a DimensionSet, Dimensions, or ``{name: rubric}`` (each on ``scale``).
     A template the protocol cannot render is a ``TemplateError`` here, before any model call.
     """
-    if isinstance(examples, (list, tuple)) or isinstance(dimensions, (DimensionSet, list, tuple)):
-        return _object_protocol(rubric, scale, dimensions, template, examples)
-    by_name = isinstance(dimensions, (str, Path))
-    settings = ProtocolSettings(rubric=rubric, scale=scale, template=str(template) if template else None,
-                                examples=str(examples) if examples else None,
-                                dimensions=str(dimensions) if by_name else None,
-                                dimension=dict(dimensions) if isinstance(dimensions, Mapping) else {})
-    return build_protocol("score", settings)
-
-
-def _object_protocol(rubric: str | None, scale: str, dimensions: Any, template: TemplateSource | None,
-                     examples: Any) -> Protocol:
-    """A score protocol from objects a plan file cannot hold (Examples, a DimensionSet)."""
-    from jurist.protocols.pointwise import DEFAULT_RUBRIC, PointwiseProtocol
-    from jurist.protocols.templating import check_template, load_template
-
-    text, origin = load_template(template) if template else (None, "")
-    shots = list(examples or []) if not isinstance(examples, (str, Path)) else []
-    if dimensions is None:
-        protocol: Protocol = PointwiseProtocol(rubric or DEFAULT_RUBRIC, scale, text, examples=shots)
-    else:
-        the_set = (load_dimension_set(dimensions) if isinstance(dimensions, (str, Path))
-                   else dimensions if isinstance(dimensions, DimensionSet) else DimensionSet(tuple(dimensions)))
-        protocol = DimensionsProtocol(the_set, text, examples=shots)
-    if text is not None:
-        check_template(text, origin, protocol)
-    return protocol
+    settings, protocol = _protocol("score", rubric=rubric, scale=scale, template=template, examples=examples,
+                                   dimensions=dimensions)
+    return protocol or build_protocol("score", ProtocolSettings(**settings))
 
 
 def compare_protocol(criteria: str | None = None, allow_tie: bool = False, *,
                      template: TemplateSource | None = None, examples: ExamplesSource | None = None) -> Protocol:
     """The protocol ``compare`` runs, with an optional template file and few-shot examples."""
-    if isinstance(examples, (list, tuple)):
-        from jurist.protocols.pairwise import DEFAULT_CRITERIA, PairwiseProtocol
-
-        return PairwiseProtocol(criteria or DEFAULT_CRITERIA, allow_tie=allow_tie,
-                                template=str(template) if template else None, examples=list(examples))
-    return build_protocol("compare", ProtocolSettings(criteria=criteria, tie=allow_tie,
-                                                      template=str(template) if template else None,
-                                                      examples=str(examples) if examples else None))
+    settings, protocol = _protocol("compare", criteria=criteria, tie=allow_tie, template=template, examples=examples)
+    return protocol or build_protocol("compare", ProtocolSettings(**settings))
 
 
 def score(data: Data, *, judge: JudgeSource = "local", model: str | None = None, rubric: str | None = None,
@@ -133,31 +150,15 @@ def score(data: Data, *, judge: JudgeSource = "local", model: str | None = None,
     Each verdict holds the expected score, the most likely score, the distribution
     and a confidence. With ``dimensions`` (see ``score_protocol``), each verdict's
     ``dimensions`` holds one such verdict per dimension. ``jury=[...]`` judges with
-    every listed judge and aggregates them.
+    every listed judge and aggregates them (``aggregate`` mean | majority | learned with ``weights``).
     """
-    objects = isinstance(examples, (list, tuple)) or isinstance(dimensions, (DimensionSet, list, tuple))
-    if objects and protocol is None:
-        protocol = _object_protocol(rubric, scale, dimensions, template, examples)
-    settings = {} if protocol is not None else {
-        "rubric": rubric, "scale": scale, "template": _path(template), "examples": _path(examples),
-        "dimensions": _path(dimensions) if isinstance(dimensions, (str, Path)) else None,
-        "dimension": dict(dimensions) if isinstance(dimensions, Mapping) else None}
-    return _run("score", data, jury or judge, _dimensions_marker(settings, protocol),
+    settings, ready = _protocol("score", rubric=rubric, scale=scale, template=template, examples=examples,
+                                dimensions=dimensions)
+    if protocol is not None:
+        settings, ready = _settings_of(protocol), protocol
+    return _run("score", data, jury or judge, settings,
                 {"model": model, "explain": explain, "samples": samples, "temperature": temperature,
-                 "aggregate": aggregate, "weights": _path(weights)}, run_options, protocol)
-
-
-def _dimensions_marker(settings: dict[str, Any], protocol: Protocol | None) -> dict[str, Any]:
-    """A ready DimensionsProtocol is still a dimensions plan: validation must know (no samples, no jury)."""
-    if protocol is None:
-        return settings
-    if isinstance(protocol, DimensionsProtocol):
-        return {"dimension": {name: "(given as an object)" for name in protocol.names}}
-    return {}
-
-
-def _path(value: Any) -> str | None:
-    return str(value) if isinstance(value, (str, Path)) else None
+                 "aggregate": aggregate, "weights": _path(weights)}, run_options, ready)
 
 
 def compare(data: Data, *, judge: JudgeSource = "local", model: str | None = None, criteria: str | None = None,
@@ -174,14 +175,13 @@ def compare(data: Data, *, judge: JudgeSource = "local", model: str | None = Non
     "local:1.5b"]`` judges with every listed judge and aggregates (``aggregate``
     mean | majority | learned with ``weights``; see ``jurist.strategies.jury``).
     """
-    if isinstance(examples, (list, tuple)) and protocol is None:
-        protocol = compare_protocol(criteria, allow_tie, template=template, examples=examples)
-    settings = {} if protocol is not None else {"criteria": criteria, "tie": allow_tie or None,
-                                                "template": _path(template), "examples": _path(examples)}
+    settings, ready = _protocol("compare", criteria=criteria, tie=allow_tie, template=template, examples=examples)
+    if protocol is not None:
+        settings, ready = _settings_of(protocol), protocol
     return _run("compare", data, jury or judge, settings,
                 {"model": model, "explain": explain, "samples": samples, "temperature": temperature,
                  "aggregate": aggregate, "weights": _path(weights)},
-                run_options, protocol, order=None if swap else "single")
+                run_options, ready, order=None if swap else "single")
 
 
 def rank(data: Data, *, judge: JudgeSource = "local", model: str | None = None, criteria: str | None = None,
