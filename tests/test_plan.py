@@ -68,7 +68,6 @@ def test_plan_files_hold_only_what_differs_from_the_defaults(tmp_path):
     ({"task": "compare", "engine": {"rpm": -5}}, "`engine.rpm`"),
     ({"task": "compare", "engine": {"rpm": 0}}, "`engine.rpm`"),
     ({"task": "compare", "data": {"limit": -1}}, "`data.limit`"),
-    ({"task": "compare", "judge": {"spec": "gpt5"}}, "`judge.spec`"),
     ({"task": "compare", "judge": {"temperature": 0}}, "`judge.temperature`"),
     ({"task": "grade"}, "`task`"),
     ({"task": "compare", "jugde": {}}, "`jugde`"),
@@ -78,6 +77,15 @@ def test_what_does_not_combine_is_refused_naming_plan_fields(fields, named):
         Plan.parse(fields)
     message = str(caught.value)
     assert named in message and "--" not in message  # plan fields, never CLI flags
+
+
+def test_an_unknown_judge_is_refused_when_the_plan_is_built_naming_its_field():
+    with pytest.raises(PlanError, match="`judge.spec`: unknown judge 'gpt5'"):
+        Plan(task="compare", judge={"spec": "gpt5"}).build()
+    with pytest.raises(PlanError, match="`judge.jury`: unknown judge 'gpt5'"):
+        Plan(task="compare", judge={"jury": [JUDGE, "gpt5"]}).build()
+    ready = ScriptedBackend(lambda r: "A", spec="my own judge")  # a ready backend may have any name
+    assert Plan(task="compare", judge={"spec": "my own judge"}).build({"my own judge": ready}).spec == "my own judge"
 
 
 def test_every_judge_has_the_one_judge_interface():

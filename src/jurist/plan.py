@@ -22,7 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from jurist.backends.base import Backend, BackendError
-from jurist.backends.specs import parse_spec
+from jurist.backends.specs import SCHEMES, parse_spec, scheme_of
 from jurist.judge import JudgeLike
 from jurist.protocols.base import Protocol
 from jurist.strategies.choice import Order
@@ -94,29 +94,10 @@ class JudgeSettings(_Section):
     samples: int | None = Field(None, ge=1, description="self-consistency: K sampled answers per view")
     temperature: float = Field(0.7, gt=0, description="sampling temperature for samples")
 
-    @field_validator("spec")
-    @classmethod
-    def _known_spec(cls, value: str) -> str:
-        return _known(value)
-
-    @field_validator("jury")
-    @classmethod
-    def _known_members(cls, value: list[str]) -> list[str]:
-        return [_known(member) for member in value]
-
     @property
     def specs(self) -> list[str]:
         """Every judge spec this plan calls (a cascade's come from its file)."""
         return self.jury or [self.spec]
-
-
-def _known(spec: str) -> str:
-    """A judge spec the registry knows (a ValueError, so the plan's error names the field)."""
-    try:
-        parse_spec(spec)
-    except BackendError as error:
-        raise ValueError(str(error)) from None
-    return spec
 
 
 class EngineSettings(_Section):
@@ -204,7 +185,7 @@ class Plan(_Section):
                                 ("judge.jury", judge.jury), ("judge.cascade", judge.cascade)):
                 if used:
                     raise ValueError(f"`{field}` is not available with `protocol.dimensions`")
-        learned = parse_spec(judge.spec).scheme.name == "probe"
+        learned = scheme_of(judge.spec) == SCHEMES["probe"]
         if task == "compare" and self.order == "single" and learned and not judge.jury:
             # a probe scores each order alone; only the two orders combined are order-symmetric (jurist.learn.probe)
             raise ValueError("a learned pairwise judge (probe:DIR) judges both orders: `order` single is not available")
@@ -303,11 +284,16 @@ class Plan(_Section):
         return Jury(members, judge.aggregate, weights) if judge.jury else members[0]
 
     def backend(self, spec: str, backends: Mapping[str, Backend] | None = None) -> Backend:
-        """The backend of one judge spec of this plan."""
+        """The backend of one judge spec of this plan (a ready one when given: its spec may be any name)."""
         if backends and spec in backends:
             return backends[spec]
         from jurist.backends.registry import resolve_backend
 
+        try:
+            parse_spec(spec)
+        except BackendError as error:
+            field = "judge.jury" if spec in self.judge.jury else "judge.spec"
+            raise PlanError(f"`{field}`: {error}", (field,)) from None
         return resolve_backend(spec, self.judge.model, **self._backend_options())
 
     def _backend_options(self) -> dict[str, Any]:

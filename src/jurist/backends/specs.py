@@ -64,12 +64,18 @@ def parse_spec(text: str) -> JudgeSpec:
     return JudgeSpec(text, SCHEMES[name], target)
 
 
+def scheme_of(text: str) -> Scheme | None:
+    """The scheme of a judge spec, or None when it is no spec jurist knows (a ready backend's own name)."""
+    try:
+        return parse_spec(text).scheme
+    except BackendError:
+        return None
+
+
 def runs_in_process(text: str) -> bool:
     """Whether a judge is a model in this process."""
-    try:
-        return parse_spec(text).scheme.in_process
-    except BackendError:
-        return False
+    scheme = scheme_of(text)
+    return scheme is not None and scheme.in_process
 
 
 def default_concurrency(specs: Iterable[str]) -> int:

@@ -48,7 +48,7 @@ def run(
     resume: Annotated[Optional[str], typer.Option(help="Continue this run (id or name).")] = None,
     dry_run: Annotated[bool, typer.Option(help="Show the first item's prompts; no model call.")] = False,
 ) -> None:
-    """Run a plan: every setting of a job written down (see docs/plans.md); `--plan` and `--set` as elsewhere."""
+    """Run a plan file (or a stored run's plan) over data: a whole job written down (docs/plans.md)."""
     import os
 
     from jurist.engine import Store
