@@ -39,6 +39,7 @@ from jurist.cli.common import (
     warn_skipped,
 )
 from jurist.engine import RunResult, Store
+from jurist.engine.runner import Prepared, first_requests, prepare, run
 from jurist.plan import Plan, PlanError
 
 CONVERT: dict[str, Callable[[Any], Any]] = {
@@ -48,8 +49,7 @@ CONVERT: dict[str, Callable[[Any], Any]] = {
     "swap": lambda v: "swap" if v else "single",
 }
 
-# The options every judging command takes, declared once here: (name, annotation, default).
-RUN = "Data and run"
+RUN = "Data and run"  # the second panel of `--help`; the first holds who judges and how
 
 
 def _opt(help: str, *names: str, panel: str | None = None, **options: Any) -> Any:
@@ -57,6 +57,7 @@ def _opt(help: str, *names: str, panel: str | None = None, **options: Any) -> An
     return typer.Option(*names, help=help, show_default=False, rich_help_panel=panel, **options)
 
 
+# The options every judging command takes, declared once here: (name, annotation, default).
 SHARED: list[tuple[str, Any, Any]] = [
     ("judge", Annotated[str, _opt("local, local:1.5b, URL, openai:M.")], "local"),
     ("model", Annotated[Optional[str], _opt("Model served at an http judge.")], None),
@@ -91,7 +92,6 @@ def judging_command(task: str) -> Callable[[Callable[..., None]], Callable[..., 
     def decorate(func: Callable[..., None]) -> Callable[..., None]:
         own = list(inspect.signature(func, eval_str=True).parameters.values())
         shared = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, annotation=a, default=d) for n, a, d in SHARED]
-
         context = inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context)
 
         @functools.wraps(func)
@@ -133,7 +133,10 @@ def plan_from_options(task: str, values: Mapping[str, Any], base: Plan | None = 
         field, sep, text = assignment.partition("=")
         if not sep or not field:
             raise typer.BadParameter(f"--set {assignment!r}: expected FIELD=VALUE, e.g. engine.rpm=60")
-        settings[field.strip()] = yaml.safe_load(text) if text.strip() else None
+        try:
+            settings[field.strip()] = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError:
+            raise typer.BadParameter(f"--set {assignment!r}: the value is not YAML") from None
     plan = base.with_values(settings) if settings else base
     if not plan.outputs.store:  # the CLI keeps runs (resume, export) unless told otherwise
         plan = plan.with_values({"outputs.store": os.environ.get(STORE_ENV) or DEFAULT_STORE})
@@ -143,8 +146,6 @@ def plan_from_options(task: str, values: Mapping[str, Any], base: Plan | None = 
 def execute(task: str, data: Path, values: Mapping[str, Any], base: Plan | None = None,
             ctx: typer.Context | None = None) -> None:
     """Build the plan, check it and its outputs, read the items; then show the prompts (``--dry-run``) or run."""
-    from jurist.engine.runner import prepare
-
     try:
         plan = plan_from_options(task, values, base, ctx)
         prepared = prepare(plan, data)
@@ -159,7 +160,7 @@ def execute(task: str, data: Path, values: Mapping[str, Any], base: Plan | None 
         show_dry_run(prepared)
         return
     result = run_with_signals(plan, data, prepared, values.get("resume"))
-    show_result(plan, result, data)
+    show_result(plan, result)
 
 
 def _is_setup_error(error: Exception) -> bool:
@@ -169,11 +170,12 @@ def _is_setup_error(error: Exception) -> bool:
     return isinstance(error, (ValueError, BackendError, ModelUnavailable, OSError))
 
 
-def show_dry_run(prepared: Any) -> None:
+def show_dry_run(prepared: Prepared) -> None:
     """The exact prompts of the first item and the labels each is read for; no model is called."""
-    from jurist.engine.runner import first_requests
-
-    requests = first_requests(prepared)
+    try:
+        requests = first_requests(prepared)
+    except ValueError as error:  # the first item cannot be rendered (no reference, bad media...)
+        fail(flag_message(error))
     if not requests:
         fail("no items to show (the data has no readable row)")
     item = prepared.items[0]
@@ -186,10 +188,8 @@ def show_dry_run(prepared: Any) -> None:
         out.print(f"[bold]labels read:[/bold] {', '.join(request.labels) or '(free text)'}")
 
 
-def run_with_signals(plan: Plan, data: Path, prepared: Any, resume: str | None) -> RunResult:
+def run_with_signals(plan: Plan, data: Path, prepared: Prepared, resume: str | None) -> RunResult:
     """Run; on Ctrl-C or SIGTERM, say which run stopped and how to resume it (the run is marked interrupted)."""
-    from jurist.engine.runner import run
-
     started = time.time()
     previous = signal.getsignal(signal.SIGTERM)
     # SIGTERM becomes SIGINT, which asyncio turns into a clean cancellation of the run
@@ -218,7 +218,7 @@ def _interrupted(plan: Plan, started: float) -> None:
     raise typer.Exit(130)
 
 
-def show_result(plan: Plan, result: RunResult, data: Path) -> None:
+def show_result(plan: Plan, result: RunResult) -> None:
     """The summary and the task's own tables; exit 1 if the run did not finish or judged nothing."""
     report = result.judge_report
     title = f"jurist {plan.task} · run {result.run.id} · {result.run.judge.get('judge')}"
