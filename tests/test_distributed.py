@@ -215,6 +215,7 @@ def test_a_plan_runs_the_same_locally_and_on_ray(ray_local, tmp_path: Path) -> N
     assert {j.verdict.metadata["members"][1] for j in on_ray.judgments} == {"scripted:jurist.testing:other_hashed_judge"}
     assert all(len(j.verdict.parts) == 2 for j in on_ray.judgments)  # the jury ran on the actors
     assert [r.plan["engine"].get("engine", "local") for r in store.runs()] == ["local", "ray"]
+    assert [j.verdict for j in store.judgments(on_ray.run.id)] == [j.verdict for j in on_ray.judgments]
 
 
 def test_compact_keeps_newest_good_row(tmp_path: Path) -> None:

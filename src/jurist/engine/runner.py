@@ -184,8 +184,8 @@ def _run_on_ray(plan: Plan, data: Data, store: Store, command: str | None,
                          tokens_per_minute=engine.tpm, ray_address=engine.ray_address, progress=engine.progress,
                          **({"concurrency_per_actor": engine.concurrency} if engine.concurrency else {}))
     result = summary.to_run_result(command)
-    record = store.start_run(result.run.judge, name=plan.outputs.name, command=command,
-                             info=result.run.info, plan=plan.to_data())
+    record = store.start_run(result.run.judge, name=plan.outputs.name, command=command,  # the id of the Parquet rows
+                             info=result.run.info, plan=plan.to_data(), run_id=result.run.id)
     for seq, judgment in enumerate(result.judgments):
         store.put_judgment(record.id, seq, judgment)
     store.finish_run(record.id, "finished", result.stats)

@@ -160,8 +160,9 @@ class Store:
     # -- runs and judgments -------------------------------------------------------------
 
     def start_run(self, judge: dict[str, Any], name: str | None = None, command: str | None = None,
-                  info: dict[str, Any] | None = None, plan: dict[str, Any] | None = None) -> RunRecord:
-        run = RunRecord(id=uuid.uuid4().hex[:12], name=name, command=command, created=time.time(), status="running",
+                  info: dict[str, Any] | None = None, plan: dict[str, Any] | None = None,
+                  run_id: str | None = None) -> RunRecord:
+        run = RunRecord(id=run_id or uuid.uuid4().hex[:12], name=name, command=command, created=time.time(), status="running",
                         judge=judge, info=info or {}, plan=plan)
         with self._lock:
             self._db.execute("INSERT INTO runs (id, name, command, created, finished, status, judge, info, totals, "
