@@ -150,9 +150,12 @@ def test_jurist_run_runs_a_plan_file_and_a_stored_run_again(tmp_path):
     plan = tmp_path / "plan.yaml"
     plan.write_text(f"task: compare\njudge:\n  spec: {JUDGE}\noutputs:\n  name: first\n")
     runner = CliRunner()
-    first = runner.invoke(app, ["run", str(plan), str(data), "--store", str(store)])
+    report = tmp_path / "report.html"
+    first = runner.invoke(app, ["run", str(plan), str(data), "--store", str(store), "--set",
+                                f"outputs.report={report}"])
     assert first.exit_code == 0, first.output
     assert "6 / 0" in first.output  # model calls / cache hits
+    assert "jurist compare: pairs.jsonl" in report.read_text()
     again = runner.invoke(app, ["run", "first", str(data), "--store", str(store), "--set", "outputs.name=second"])
     assert again.exit_code == 0, again.output
     assert "0 / 6" in again.output

@@ -137,7 +137,7 @@ def run(plan: Plan, data: Data, *, store: Store | str | Path | None = None, resu
     result.input_errors = prepared.input_errors
     if plan.calibration:
         result = calibrate(result, plan.calibration, the_store)
-    write_outputs(plan, result, prepared.items)
+    write_outputs(plan, result, prepared.items, data)
     return result
 
 
@@ -153,7 +153,8 @@ def calibrate(result: RunResult, path: str, store: Store) -> RunResult:
     return result.model_copy(update={"judgments": judgments})
 
 
-def write_outputs(plan: Plan, result: RunResult, items: list[Item]) -> None:
+def write_outputs(plan: Plan, result: RunResult, items: list[Item], data: Data) -> None:
+    """The verdicts (``outputs.out``; Ray writes its own directory) and the HTML report (``outputs.report``)."""
     from jurist.io import write_judgments
 
     if plan.outputs.out and plan.engine.engine == "local":
@@ -161,7 +162,8 @@ def write_outputs(plan: Plan, result: RunResult, items: list[Item]) -> None:
     if plan.outputs.report:
         from jurist.report import write_report
 
-        write_report(plan.outputs.report, title=f"jurist {plan.task}", judgments=result.judgments,
+        source = f": {Path(data).name}" if isinstance(data, (str, Path)) else ""
+        write_report(plan.outputs.report, title=f"jurist {plan.task}{source}", judgments=result.judgments,
                      items={item.id: item for item in items}, run=result.run)
 
 
@@ -194,5 +196,5 @@ def _run_on_ray(plan: Plan, data: Data, store: Store, command: str | None,
     if plan.calibration:
         result = calibrate(result, plan.calibration, store)
     if plan.outputs.report:
-        write_outputs(plan, result, load_data(plan, data)[0])
+        write_outputs(plan, result, load_data(plan, data)[0], data)
     return result
