@@ -120,3 +120,13 @@ def test_sigterm_marks_the_run_interrupted_and_says_how_to_resume(tmp_path):
     (run,) = Store(store).runs()
     assert run.status == "interrupted"
     assert f"--resume {run.id}" in output and "resume with: " in output
+
+
+def test_a_dry_run_loads_no_model(tmp_path):
+    """`--dry-run` with the embedded judges renders the prompts without importing llama.cpp at all."""
+    code = ("import sys; from typer.testing import CliRunner; from jurist.cli import app; "
+            f"r = CliRunner().invoke(app, ['compare', {str(PAIRS)!r}, '--jury', 'local,local:1.5b', '--dry-run', "
+            f"'--store', {str(tmp_path / 'r.db')!r}]); "
+            "assert r.exit_code == 0, r.output; assert 'local:1.5b · view 1' in r.output, r.output; "
+            "assert 'llama_cpp' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "COLUMNS": "200"})

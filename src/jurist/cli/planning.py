@@ -148,7 +148,7 @@ def execute(task: str, data: Path, values: Mapping[str, Any], base: Plan | None 
     """Build the plan, check it and its outputs, read the items; then show the prompts (``--dry-run``) or run."""
     try:
         plan = plan_from_options(task, values, base, ctx)
-        prepared = prepare(plan, data)
+        prepared = prepare(plan, data, dry_run=bool(values.get("dry_run")))
     except Exception as error:  # noqa: BLE001 - every setup problem is the user's to fix: no traceback
         if not _is_setup_error(error):
             raise

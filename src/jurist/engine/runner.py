@@ -9,18 +9,18 @@ run, its plan and its judgments go to the store the same way whichever engine ra
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jurist.backends.base import Backend
+from jurist.backends.base import Backend, BackendError
 from jurist.backends.specs import default_concurrency
 from jurist.engine.executor import EngineConfig, RunResult, run_judge
 from jurist.engine.store import Store
 from jurist.judge import JudgeLike
 from jurist.plan import ITEM_TASK, Plan, PlanError
 from jurist.protocols.base import Protocol
-from jurist.types import CompletionRequest, Item
+from jurist.types import Completion, CompletionRequest, Item
 
 Data = str | Path | Iterable[Item]
 
@@ -70,12 +70,44 @@ def load_data(plan: Plan, data: Data) -> tuple[list[Item], list[str]]:
 
 
 def prepare(plan: Plan, data: Data, *, backends: Mapping[str, Backend] | None = None,
-            protocol: Protocol | None = None) -> Prepared:
-    """Check outputs, build the judge, read the items, and render a template on the first item."""
+            protocol: Protocol | None = None, dry_run: bool = False) -> Prepared:
+    """Check outputs, build the judge, read the items, and render a template on the first item.
+
+    ``dry_run`` builds the judge on backends that only render (no model is loaded, none is called).
+    """
     check_outputs(plan)
-    judge = plan.build(backends, protocol)
+    judge = plan.build(_RenderOnly(plan.judge.vision) if dry_run else backends, protocol)
     items, errors = load_data(plan, data)
     return Prepared(plan, judge, items, errors, template_warnings(plan, judge.protocol, items[:1]))
+
+
+class _Unloaded(Backend):
+    """A backend that renders and never answers: what a dry run judges with."""
+
+    def __init__(self, spec: str, vision: bool):
+        self.spec, self.vision = spec, vision
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        raise BackendError("a dry run calls no model")
+
+
+class _RenderOnly(Mapping[str, Backend]):
+    """Every judge spec (a jury's, a cascade's stages) maps to an unloaded backend."""
+
+    def __init__(self, vision: bool):
+        self.vision = vision
+
+    def __getitem__(self, spec: str) -> Backend:
+        return _Unloaded(spec, self.vision)
+
+    def __contains__(self, spec: object) -> bool:
+        return True
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 1  # truthy: "given backends" to whoever asks
 
 
 def template_warnings(plan: Plan, protocol: Protocol, first: list[Item]) -> list[str]:
