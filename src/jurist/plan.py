@@ -148,9 +148,9 @@ class Plan(_Section):
     def _combines(self) -> Plan:
         """What does not combine, said once, in plan fields."""
         task, judge, protocol = self.task, self.judge, self.protocol
-        stray = sorted(protocol.model_fields_set - TASK_FIELDS[task])
-        stray = [name for name in stray if getattr(protocol, name) != ProtocolSettings.model_fields[name].default
-                 and getattr(protocol, name) not in ({}, [])]
+        defaults = ProtocolSettings()
+        stray = sorted(name for name in protocol.model_fields_set - TASK_FIELDS[task]
+                       if getattr(protocol, name) != getattr(defaults, name))
         if stray:
             raise ValueError(f"`protocol.{stray[0]}` is not used by task {task}")
         if self.orders is not None and task != "rank":
