@@ -53,12 +53,9 @@ def run_name(judge: str) -> str:
 
 
 def judge_phase(args: argparse.Namespace) -> None:
-    from jurist.api import run_judge
-    from jurist.backends import resolve_backend
-    from jurist.engine import EngineConfig, Store
-    from jurist.judge import Judge
-    from jurist.protocols import PairwiseProtocol
-    from jurist.strategies import Swap
+    from jurist.engine import Store
+    from jurist.engine.runner import run
+    from jurist.plan import Plan
 
     store = Store(args.store)
     for spec in args.chain.split(","):
@@ -66,10 +63,9 @@ def judge_phase(args: argparse.Namespace) -> None:
             continue
         t0 = time.monotonic()
         previous = store.find_run(run_name(spec))
-        judge = Judge(resolve_backend(spec), PairwiseProtocol(), Swap())
-        result = run_judge(judge, args.data, task="compare", preset="llmbar", limit=args.limit, store=store,
-                           name=run_name(spec), resume=previous.id if previous else None, progress=False,
-                           config=EngineConfig(concurrency=1, progress=False))
+        plan = Plan.parse({"task": "compare", "judge": {"spec": spec}, "data": {"preset": "llmbar", "limit": args.limit},
+                           "engine": {"concurrency": 1, "progress": False}, "outputs": {"name": run_name(spec)}})
+        result = run(plan, args.data, store=store, resume=previous.id if previous else None)
         print(f"{spec}: {len(result.judgments)} judgments, {result.stats.get('model_calls')} model calls, "
               f"{time.monotonic() - t0:.0f} s", flush=True)
     store.close()

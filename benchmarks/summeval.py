@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from jurist.api import run_judge
+from jurist.engine import run_judge
 from jurist.backends import resolve_backend
 from jurist.engine import EngineConfig, Store
 from jurist.io import load_items
@@ -107,7 +107,7 @@ def cmd_run(args: argparse.Namespace) -> None:
 def _run(judge: Judge, items: list[Item], store: Store, config: EngineConfig, name: str) -> None:
     existing = store.find_run(name)
     t0 = time.monotonic()
-    result = run_judge(judge, items, task="score", store=store, name=None if existing else name,
+    result = run_judge(judge, items, store=store, name=None if existing else name,
                        resume=name if existing else None, config=config)
     s = result.stats
     print(f"{name}: {len(items)} items, {s.get('model_calls')} model calls this session, "

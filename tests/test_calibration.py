@@ -207,7 +207,7 @@ def test_cli_calibration_option_stores_calibrated_confidences(tmp_path):
     store, out = tmp_path / "runs.db", tmp_path / "out.jsonl"
     with MockOpenAIServer(lambda messages: {"A": 0.9, "B": 0.1}) as server:
         result = CliRunner().invoke(app, ["compare", str(data), "--judge", server.base_url, "--model", "m",
-                                          "--calibration", str(cal), "--store", str(store), "--out", str(out)])
+                                          "--set", f"calibration={cal}", "--store", str(store), "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "calibration: temperature" in result.output
     judgments = read_judgments(out)
@@ -218,5 +218,5 @@ def test_cli_calibration_option_stores_calibrated_confidences(tmp_path):
     stored = list(Store(store).judgments(run.id))
     assert all("calibrated_confidence" in j.metadata for j in stored)
     bad = CliRunner().invoke(app, ["compare", str(data), "--judge", "http://127.0.0.1:9/v1", "--model", "m",
-                                   "--calibration", str(tmp_path / "missing.json"), "--store", str(store)])
+                                   "--set", f"calibration={tmp_path / 'missing.json'}", "--store", str(store)])
     assert bad.exit_code == 2 and "missing.json" in bad.output

@@ -218,23 +218,27 @@ def test_calibrate_then_run_a_chain_with_a_review_queue(tmp_path):
     test = _items(30, 20, 10, seed=1)
     result = run_cascade(load_cascade(path), test, protocol=PairwiseProtocol(), store=store, config=config,
                          backends=backends, name="cascade-test")
-    assert [s.accepted for s in result.stages] == [30, 20] and [s.reached for s in result.stages] == [60, 30]
-    assert result.queued == 10
+    report = result.judge_report
+    assert [s.accepted for s in report.stages] == [30, 20] and [s.reached for s in report.stages] == [60, 30]
+    assert report.queued == 10
     assert [j.item_id for j in result.judgments] == [item.id for item in test]  # input order
     by_stage = [j.metadata["cascade"]["decided_by"] for j in result.judgments]
     assert by_stage == ["j1"] * 30 + ["j2"] * 20 + ["human"] * 10
     assert result.judgments[35].metadata["cascade"]["confidences"] == pytest.approx([0.6, 0.95])
     assert "calibrated_confidence" in result.judgments[0].metadata
-    assert sum(s.correct_accepted for s in result.stages) == 50  # the confident verdicts were all right
-    queue = store.review_queue(result.run_id)
+    assert sum(s.correct_accepted for s in report.stages) == 50  # the confident verdicts were all right
+    # each stage's requests (both orders of every item that reached it), paid for or from the cache
+    assert [s.model_calls + s.cache_hits for s in report.stages] == [120, 60]
+    queue = store.review_queue(result.run.id)
     assert [e.item_id for e in queue] == [f"q{i}" for i in range(50, 60)]
     assert queue[0].confidences == pytest.approx({"j1": 0.55, "j2": 0.6}) and queue[0].item.candidates
-    store.resolve_review(result.run_id, "q50", "A")
-    assert len(store.review_queue(result.run_id)) == 9
-    assert store.review_queue(result.run_id, status="resolved")[0].label == "A"
-    stored = list(store.judgments(result.run_id))
+    store.resolve_review(result.run.id, "q50", "A")
+    assert len(store.review_queue(result.run.id)) == 9
+    assert store.review_queue(result.run.id, status="resolved")[0].label == "A"
+    stored = list(store.judgments(result.run.id))
+    assert all("cascade" in j.metadata and "cascade" not in j.verdict.metadata for j in stored)
     assert len(stored) == 60 and store.find_run("cascade-test").judge["judge"] == "cascade:j1>j2>human"
-    rows = dict(result.rows())
+    rows = dict(report.rows(len(result.judgments)))
     assert rows["coverage (decided automatically)"].startswith("50 (83.3%)")
     assert rows["human review queue"].startswith("10")
 
@@ -242,14 +246,14 @@ def test_calibrate_then_run_a_chain_with_a_review_queue(tmp_path):
     before = [len(b.calls) for b in backends.values()]
     again = run_cascade(load_cascade(path), test, protocol=PairwiseProtocol(), store=store, config=config,
                         backends=backends)
-    assert [len(b.calls) for b in backends.values()] == before and again.queued == 10
+    assert [len(b.calls) for b in backends.values()] == before and again.judge_report.queued == 10
 
 
 def test_a_cascade_fitted_for_pairs_refuses_to_score():
     from jurist.protocols import PointwiseProtocol
 
     spec = CascadeSpec(task="compare", target=0.9, risk=0.05, stages=[Stage(judge="j1", threshold=0.9)])
-    with pytest.raises(ValueError, match="fitted for 'compare'"):
+    with pytest.raises(ValueError, match="fitted for `jurist compare`"):
         run_cascade(spec, [], protocol=PointwiseProtocol())
 
 
@@ -324,7 +328,7 @@ def test_a_pointwise_cascade_uses_the_top_score():
     assert spec.stages[0].fit.accepted == 40 and spec.stages[0].fit.errors == 0
     result = run_cascade(spec, items, protocol=PointwiseProtocol(), backends=backends,
                          config=EngineConfig(concurrency=4, progress=False))
-    assert result.queued == 20 and result.stages[0].correct_accepted == 40
+    assert result.judge_report.queued == 20 and result.judge_report.stages[0].correct_accepted == 40
 
 
 def test_a_stage_without_a_certified_threshold_is_not_run():
@@ -334,7 +338,8 @@ def test_a_stage_without_a_certified_threshold_is_not_run():
                                Stage(judge="human")])
     result = run_cascade(spec, _items(3, 2, 1), protocol=PairwiseProtocol(), backends=backends,
                          config=EngineConfig(concurrency=2, progress=False))
-    assert backends["j2"].calls == [] and result.stages[1].reached == 3 and result.stages[1].accepted == 0
-    assert result.queued == 3
+    report = result.judge_report
+    assert backends["j2"].calls == [] and report.stages[1].reached == 3 and report.stages[1].accepted == 0
+    assert report.queued == 3
     assert result.judgments[4].metadata["cascade"]["confidences"] == pytest.approx([0.6, None])
-    assert "not run" in dict(result.rows()).__repr__()
+    assert "not run" in dict(report.rows(len(result.judgments))).__repr__()

@@ -85,8 +85,8 @@ def test_engine_options_price_retries_and_rate_limit_over_http(tmp_path):
     with MockOpenAIServer(lambda m: {"A": 0.7, "B": 0.3}, failures=[Failure.server_error()] * 3) as server:
         result = runner.invoke(app, ["compare", str(EXAMPLES / "mt_bench_pairs.jsonl"), "--limit", "2",
                                      "--judge", server.base_url, "--model", "m", "--store", str(store),
-                                     "--out", str(out), "--price", "1000,2000", "--max-attempts", "2",
-                                     "--rpm", "6000", "--concurrency", "1"])
+                                     "--out", str(out), "--set", "engine.price=[1000, 2000]", "--set", "engine.max_attempts=2",
+                                     "--set", "engine.rpm=6000", "--concurrency", "1"])
     assert result.exit_code == 0, result.output
     assert "cost" in result.output and "$0.0000" not in result.output
     judgments = read_judgments(out)
@@ -96,5 +96,5 @@ def test_engine_options_price_retries_and_rate_limit_over_http(tmp_path):
     assert server.requests == 6  # 3 failures + 3 answers
 
     bad = runner.invoke(app, ["compare", str(EXAMPLES / "mt_bench_pairs.jsonl"), "--judge", "http://127.0.0.1:9/v1",
-                              "--model", "m", "--store", str(store), "--price", "cheap"])
-    assert bad.exit_code == 2 and "--price" in bad.output
+                              "--model", "m", "--store", str(store), "--set", "engine.price=cheap"])
+    assert bad.exit_code == 2 and "--set engine.price=" in bad.output

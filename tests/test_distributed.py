@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from jurist import Engine, EngineConfig, Judge, OpenAICompatibleBackend, PairwiseProtocol, PointwiseProtocol, Swap
-from jurist.engine.distributed import JudgeSpec, _RowMapper, item_key, read_results
+from jurist import Engine, EngineConfig, Judge, OpenAICompatibleBackend, PairwiseProtocol, Swap
+from jurist.engine.distributed import PlanJudge, _RowMapper, item_key, read_results
+from jurist.plan import Plan
 from jurist.io import load_items
 from jurist.testing import MockOpenAIServer
 
@@ -123,7 +124,7 @@ def test_ray_matches_local_engine_and_is_idempotent(ray_local, server, tmp_path:
     assert local.stats["model_calls"] == 400
     expected = {j.item_id: j.verdict for j in local.judgments}
 
-    spec = JudgeSpec(server.base_url, PairwiseProtocol(), model="m", strategy="swap")
+    spec = PlanJudge(Plan.parse({"task": "compare", "judge": {"spec": server.base_url, "model": "m"}}))
     out = tmp_path / "results"
     before = server.requests
     first = run_on_ray(data, spec, task="compare", out_path=out, batch_size=50, actors=2, concurrency_per_actor=16,
@@ -187,6 +188,36 @@ def test_ray_cli_compare(ray_local, server, tmp_path: Path) -> None:
     assert status.pop("p7") == "failed" and set(status.values()) == {"scored"}
 
 
+@pytest.mark.ray
+@pytest.mark.timeout(240)
+def test_a_plan_runs_the_same_locally_and_on_ray(ray_local, tmp_path: Path) -> None:
+    """One plan, both engines: a jury of two scripted judges with self-consistency samples gives the same
+    verdicts in this process and on Ray actors (which rebuild the jury from the plan), and both runs are
+    stored with their plan."""
+    from jurist.engine import Store
+    from jurist.engine.runner import run
+
+    data = write_pairs(tmp_path / "pairs.jsonl", 12)
+    fields = {"task": "compare", "judge": {"jury": ["scripted:jurist.testing:hashed_judge",
+                                                    "scripted:jurist.testing:other_hashed_judge"],
+                                           "samples": 3, "temperature": 0.9},
+              "engine": {"progress": False}}
+    store = Store(tmp_path / "runs.db")
+    local = run(Plan.parse(fields), data, store=store)
+    ray_plan = Plan.parse({**fields, "engine": {"engine": "ray", "progress": False},
+                           "outputs": {"out": str(tmp_path / "ray")}})
+    on_ray = run(ray_plan, data, store=store)
+    assert len(local.judgments) == len(on_ray.judgments) == 12
+    expected = {j.item_id: j.verdict for j in local.judgments}
+    for judgment in on_ray.judgments:
+        assert judgment.verdict == expected[judgment.item_id], judgment.item_id
+        assert judgment.judge == local.judgments[0].judge
+    assert {j.verdict.metadata["members"][1] for j in on_ray.judgments} == {"scripted:jurist.testing:other_hashed_judge"}
+    assert all(len(j.verdict.parts) == 2 for j in on_ray.judgments)  # the jury ran on the actors
+    assert [r.plan["engine"].get("engine", "local") for r in store.runs()] == ["local", "ray"]
+    assert [j.verdict for j in store.judgments(on_ray.run.id)] == [j.verdict for j in on_ray.judgments]
+
+
 def test_compact_keeps_newest_good_row(tmp_path: Path) -> None:
     """One row per item id in the output: a re-judged item's newer row replaces the older failed one,
     a newer failure never replaces a good row, and a file left with no rows is removed."""
@@ -224,7 +255,7 @@ def test_actor_skips_done_rows_and_caches_completions(server, tmp_path: Path) ->
     items = load_items(EXAMPLES / "summeval_sample.jsonl", "score").items
     batch = pa.Table.from_pylist([{"id": i.id, "input": i.input, "response": i.response, "label": i.label}
                                   for i in items])
-    spec = JudgeSpec(server.base_url, PointwiseProtocol(scale="1-5"), model="m")
+    spec = PlanJudge(Plan.parse({"task": "score", "judge": {"spec": server.base_url, "model": "m"}}))
     identity = spec().identity
     mapper = {"task": "score", "fields": None, "preset": None, "label_map": None, "path": "answers.parquet"}
 

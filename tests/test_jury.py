@@ -163,18 +163,18 @@ def test_cli_jury_options_fail_clearly(tmp_path):
     runner = CliRunner()
     result = runner.invoke(app, ["compare", str(data), "--jury", "local", "--store", str(tmp_path / "r.db")])
     assert result.exit_code == 2 and "at least two judges" in result.output
-    result = runner.invoke(app, ["compare", str(data), "--jury", "local,local:1.5b", "--aggregate", "learned",
+    result = runner.invoke(app, ["compare", str(data), "--jury", "local,local:1.5b", "--set", "judge.aggregate=learned",
                                  "--store", str(tmp_path / "r.db")])
-    assert result.exit_code == 2 and "needs --weights" in result.output
+    assert result.exit_code == 2 and "needs --set judge.weights=" in " ".join(result.output.split())
     bad = tmp_path / "w.json"
     bad.write_text("{not json")
-    result = runner.invoke(app, ["compare", str(data), "--jury", "local,local:1.5b", "--aggregate", "learned",
-                                 "--weights", str(bad), "--store", str(tmp_path / "r.db")])
+    result = runner.invoke(app, ["compare", str(data), "--jury", "local,local:1.5b", "--set", "judge.aggregate=learned",
+                                 "--set", f"judge.weights={bad}", "--store", str(tmp_path / "r.db")])
     said = " ".join(result.output.split())  # rich wraps long paths
     assert result.exit_code == 2 and "w.json: not JSON (line 1" in said
-    result = runner.invoke(app, ["compare", str(data), "--jury", "local,local:1.5b", "--engine", "ray",
-                                 "--out", str(tmp_path / "o"), "--store", str(tmp_path / "r.db")])
-    assert result.exit_code == 2 and "local engine only" in result.output
+    result = runner.invoke(app, ["compare", str(data), "--jury", "local,local:1.5b", "--cascade", "c.json",
+                                 "--store", str(tmp_path / "r.db")])
+    assert result.exit_code == 2 and "--jury and --cascade are two ways to combine judges" in result.output
 
 
 @pytest.mark.model
@@ -232,11 +232,11 @@ def test_jury_fit_then_learned_jury_on_the_cli_with_two_http_judges(tmp_path):
         assert "5-fold CV" in fitted.output and "golden items used" in fitted.output
         loaded = JuryWeights.load(weights)
         assert loaded.n == 30 and loaded.coef[0] > 3 * abs(loaded.coef[1])
-        used = runner.invoke(app, ["compare", str(golden), "--jury", jury, "--model", "m", "--aggregate", "learned",
-                                   "--weights", str(weights), "--store", str(tmp_path / "r.db")])
+        used = runner.invoke(app, ["compare", str(golden), "--jury", jury, "--model", "m", "--set", "judge.aggregate=learned",
+                                   "--set", f"judge.weights={weights}", "--store", str(tmp_path / "r.db")])
         assert used.exit_code == 0, used.output
         assert "accuracy" in used.output and "0 / 120" in used.output  # every request came from the cache
         swapped = runner.invoke(app, ["compare", str(golden), "--jury", f"{two.base_url},{one.base_url}",
-                                      "--model", "m", "--aggregate", "learned", "--weights", str(weights),
+                                      "--model", "m", "--set", "judge.aggregate=learned", "--set", f"judge.weights={weights}",
                                       "--store", str(tmp_path / "r.db")])
         assert swapped.exit_code == 2 and "fitted for the jury" in " ".join(swapped.output.split())

@@ -189,7 +189,7 @@ def test_cli_vision_flag_sends_images_and_without_it_a_captionless_item_fails(me
     out = media_dir / "out.jsonl"
     with MockOpenAIServer(lambda messages: {"4": 0.6, "5": 0.4}) as server:
         common = ["score", str(data), "--judge", server.base_url, "--model", "vlm", "--out", str(out)]
-        seen = runner.invoke(app, [*common, "--vision", "--store", str(media_dir / "a.db")])
+        seen = runner.invoke(app, [*common, "--set", "judge.vision=true", "--store", str(media_dir / "a.db")])
         assert seen.exit_code == 0, seen.output
         with_vision = {j.item_id: j.verdict for j in read_judgments(out)}
         blind = runner.invoke(app, [*common, "--store", str(media_dir / "b.db")])

@@ -207,7 +207,7 @@ def test_example_answers_are_checked_against_the_protocol_labels(tmp_path):
 
 def test_cli_examples_error_names_the_line(tmp_path):
     path = examples_file(tmp_path, [{"input": "a", "response": "b", "answer": "2"}, "not an object"])
-    result = runner.invoke(app, ["score", str(EXAMPLES / "summeval_sample.jsonl"), "--examples", str(path),
+    result = runner.invoke(app, ["score", str(EXAMPLES / "summeval_sample.jsonl"), "--set", f"protocol.examples={path}",
                                  "--judge", "http://127.0.0.1:9/v1", "--model", "m", "--store", str(tmp_path / "r.db")])
     assert result.exit_code == 2 and "shots.jsonl:2" in result.output
 

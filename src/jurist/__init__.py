@@ -1,22 +1,23 @@
 """jurist: turn any language model into a calibrated, debiased, audited judge.
 
-Data path: Item -> Protocol.render -> Backend.complete -> Protocol.read -> Verdict
--> Strategy -> Engine -> Store -> metrics / report.
+Data path: Plan -> build -> a judge; Item -> Protocol.render -> Backend.complete -> Protocol.read
+-> Verdict -> Strategy -> the runner (local engine or Ray) -> Store -> metrics / report.
 """
 
-from jurist.api import compare, run_judge, score
+from jurist.api import check, compare, correct, rank, run, score
 from jurist.backends import Backend, BackendError, OpenAICompatibleBackend, ScriptedBackend, resolve_backend
-from jurist.engine import Engine, EngineConfig, RunResult, Store
-from jurist.judge import Judge
+from jurist.engine import Engine, EngineConfig, RunResult, Store, run_judge
+from jurist.judge import Judge, JudgeLike
+from jurist.plan import Plan, PlanError
 from jurist.protocols import PairwiseProtocol, PointwiseProtocol, Protocol, Scale
 from jurist.strategies import Single, Strategy, Swap
 from jurist.types import Completion, CompletionRequest, Item, Judgment, Message, Usage, Verdict
+from jurist.version import __version__
 
-__version__ = "0.1.0"
 
 __all__ = [
     "Backend", "BackendError", "Completion", "CompletionRequest", "Engine", "EngineConfig", "Item", "Judge",
-    "Judgment", "Message", "OpenAICompatibleBackend", "PairwiseProtocol", "PointwiseProtocol", "Protocol",
-    "RunResult", "Scale", "ScriptedBackend", "Single", "Store", "Strategy", "Swap", "Usage", "Verdict",
-    "compare", "resolve_backend", "run_judge", "score",
+    "JudgeLike", "Judgment", "Message", "OpenAICompatibleBackend", "PairwiseProtocol", "Plan", "PlanError",
+    "PointwiseProtocol", "Protocol", "RunResult", "Scale", "ScriptedBackend", "Single", "Store", "Strategy", "Swap",
+    "Usage", "Verdict", "__version__", "check", "compare", "correct", "rank", "resolve_backend", "run", "run_judge", "score",
 ]

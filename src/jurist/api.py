@@ -1,160 +1,171 @@
-"""The Python API, mirroring the CLI: ``jurist.score(...)`` and ``jurist.compare(...)``."""
+"""The Python API, mirroring the CLI: ``jurist.run(plan, data)``, and ``jurist.score(...)``,
+``compare``, ``rank``, ``check``, ``correct``, which build a plan and run it.
+
+A judge is a spec string (``"local"``, ``"http://HOST:PORT/v1"`` with ``model``...)
+or a ready Backend object; ``protocol`` replaces the protocol the settings describe.
+``run_options``: fields, preset, label_map, limit (how to read ``data``), store,
+concurrency, name, resume, progress, and any engine setting (rpm, tpm,
+max_attempts, price, timeout).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from jurist.backends import Backend, resolve_backend
-from jurist.engine import Engine, EngineConfig, RunResult, Store
-from jurist.io import load_items
-from jurist.judge import Judge
-from jurist.protocols import PairwiseProtocol, PointwiseProtocol, Protocol, Scale
+from jurist.backends import Backend
+from jurist.engine import RunResult, Store
+from jurist.engine.runner import Data, run as run_plan
+from jurist.plan import DataSettings, EngineSettings, Plan, ProtocolSettings, build_protocol
+from jurist.protocols.base import Protocol
 from jurist.protocols.dimensions import Dimension, DimensionSet, DimensionsProtocol, load_dimension_set
-from jurist.protocols.listwise import ListwiseProtocol
-from jurist.protocols.pairwise import DEFAULT_CRITERIA
-from jurist.protocols.pointwise import DEFAULT_RUBRIC
-from jurist.protocols.templating import Example, check_template, load_examples, load_template
-from jurist.strategies import Single, Swap
-from jurist.strategies.dimensions import Dimensions
-from jurist.strategies.jury import Jury, JuryWeights
-from jurist.strategies.permutations import Permutations
-from jurist.strategies.self_consistency import SelfConsistency
-from jurist.types import Item
-
-Data = str | Path | Iterable[Item]
-
-
-def _backend(judge: str | Backend, model: str | None) -> Backend:
-    return judge if isinstance(judge, Backend) else resolve_backend(judge, model)
-
-
-def _items(data: Data, task: str, fields: Mapping[str, str] | None, preset: str | None,
-           label_map: Mapping[Any, str] | None, limit: int | None) -> tuple[list[Item], list[str]]:
-    if isinstance(data, (str, Path)):
-        loaded = load_items(data, task, fields=fields, preset=preset, label_map=label_map, limit=limit)  # type: ignore[arg-type]
-        return loaded.items, [str(error) for error in loaded.errors]
-    items = list(data)
-    return (items[:limit] if limit else items), []
-
-
-def default_concurrency(judge_spec: str) -> int:
-    """Requests in flight by default: an embedded model (or a jury with one) runs one request at a time."""
-    return 1 if "local:" in judge_spec else 8
-
-
-def run_judge(judge: Judge, data: Data, *, task: str, fields: Mapping[str, str] | None = None,
-              preset: str | None = None, label_map: Mapping[Any, str] | None = None, limit: int | None = None,
-              store: str | Path | Store | None = None, concurrency: int | None = None, name: str | None = None,
-              resume: str | None = None, progress: bool | None = None, command: str | None = None,
-              config: EngineConfig | None = None) -> RunResult:
-    """Load ``data``, run ``judge`` over it with the engine, return the run (with input errors)."""
-    items, errors = _items(data, task, fields, preset, label_map, limit)
-    if config is None:
-        config = EngineConfig(concurrency=concurrency or default_concurrency(judge.spec), progress=progress)
-    the_store = store if isinstance(store, Store) else Store(store) if store else None
-    result = Engine(judge, the_store, config).run(items, name=name, resume=resume, command=command)
-    result.input_errors = errors
-    return result
-
+from jurist.protocols.templating import Example
 
 DimensionsSpec = str | Path | DimensionSet | Sequence[Dimension] | Mapping[str, str]
 TemplateSource = str | Path
 ExamplesSource = str | Path | Sequence[Example]
+JudgeSource = str | Backend
 
 
-def _template(template: TemplateSource | None) -> tuple[str | None, str]:
-    """The template text and where it came from (a file, a built-in name, or text given directly)."""
-    if template is None:
-        return None, ""
-    return load_template(template)
+def run(plan: Plan | str | Path | Mapping[str, Any], data: Data, *, store: str | Path | Store | None = None,
+        resume: str | None = None, backends: Mapping[str, Backend] | None = None,
+        protocol: Protocol | None = None, command: str | None = None) -> RunResult:
+    """Run a plan (a Plan, a YAML/JSON plan file, or its fields) over ``data`` (a file or Items)."""
+    if isinstance(plan, (str, Path)):
+        plan = Plan.load(plan)
+    elif not isinstance(plan, Plan):
+        plan = Plan.parse(plan)
+    return run_plan(plan, data, store=store, resume=resume, backends=backends, protocol=protocol, command=command)
 
 
-def _examples(examples: ExamplesSource | None, task: str) -> list[Example]:
-    if examples is None:
-        return []
-    if isinstance(examples, (str, Path)):
-        return load_examples(examples, task)
-    return list(examples)
+_DATA = set(DataSettings.model_fields)
+_ENGINE = set(EngineSettings.model_fields)
 
 
-def score_protocol(rubric: str = DEFAULT_RUBRIC, scale: str | Scale = "1-5", *, dimensions: DimensionsSpec | None = None,
+def _run(task: str, data: Data, judge: JudgeSource | Sequence[JudgeSource], settings: dict[str, Any],
+         judge_settings: dict[str, Any], run_options: dict[str, Any], protocol: Protocol | None = None,
+         **plan_fields: Any) -> RunResult:
+    """Build the plan of one task from keyword arguments and run it."""
+    judges = list(judge) if isinstance(judge, (list, tuple)) else [judge]
+    backends = {j.spec: j for j in judges if isinstance(j, Backend)}
+    specs = [j.spec if isinstance(j, Backend) else j for j in judges]
+    if len(specs) > 1:
+        judge_settings["jury"] = specs
+    else:
+        judge_settings["spec"] = specs[0]
+    options = dict(run_options)
+    store, resume = options.pop("store", None), options.pop("resume", None)
+    name = options.pop("name", None)
+    unknown = sorted(set(options) - _DATA - _ENGINE)
+    if unknown:
+        raise TypeError(f"unknown option(s) {', '.join(unknown)}")
+    data_settings = {k: v for k, v in options.items() if k in _DATA and v is not None}
+    engine_settings = {k: v for k, v in options.items() if k in _ENGINE and v is not None}
+    plan = Plan.parse({"task": task, **{k: v for k, v in plan_fields.items() if v is not None},
+                       "protocol": {k: v for k, v in settings.items() if v is not None},
+                       "judge": {k: v for k, v in judge_settings.items() if v is not None},
+                       "data": data_settings, "engine": engine_settings, "outputs": {"name": name}}, where=task)
+    if isinstance(store, (str, Path)):
+        store = Store(store)
+    return run_plan(plan, data, store=store, resume=resume, backends=backends or None, protocol=protocol)
+
+
+def _protocol(task: str, *, rubric: str | None = None, scale: str = "1-5", criteria: str | None = None,
+              tie: bool = False, template: TemplateSource | None = None, examples: ExamplesSource | None = None,
+              dimensions: DimensionsSpec | None = None) -> tuple[dict[str, Any], Protocol | None]:
+    """The plan's protocol settings for these arguments; or, when they hold objects a plan file cannot
+    (Examples, Dimensions, a DimensionSet), the ready protocol and the settings that still tell the plan
+    what kind of protocol it is (dimensions do not combine with samples or juries)."""
+    objects = isinstance(examples, (list, tuple)) or isinstance(dimensions, (DimensionSet, list, tuple))
+    if not objects:
+        settings = {"rubric": rubric, "scale": scale, "criteria": criteria, "tie": tie or None,
+                    "template": _path(template), "examples": _path(examples),
+                    "dimensions": _path(dimensions),
+                    "dimension": dict(dimensions) if isinstance(dimensions, Mapping) else None}
+        return {k: v for k, v in settings.items() if v is not None and (task == "score" or k != "scale")}, None
+    from jurist.protocols.templating import check_template, load_template
+
+    text, origin = load_template(template) if template else (None, "")
+    shots = list(examples) if isinstance(examples, (list, tuple)) else []
+    if task == "compare":
+        from jurist.protocols.pairwise import DEFAULT_CRITERIA, PairwiseProtocol
+
+        protocol: Protocol = PairwiseProtocol(criteria or DEFAULT_CRITERIA, allow_tie=tie, template=text,
+                                              examples=shots)
+    elif dimensions is None:
+        from jurist.protocols.pointwise import DEFAULT_RUBRIC, PointwiseProtocol
+
+        protocol = PointwiseProtocol(rubric or DEFAULT_RUBRIC, scale, text, examples=shots)
+    else:
+        the_set = (load_dimension_set(dimensions) if isinstance(dimensions, (str, Path))
+                   else dimensions if isinstance(dimensions, DimensionSet) else DimensionSet(tuple(dimensions)))
+        protocol = DimensionsProtocol(the_set, text, examples=shots)
+    if text is not None:
+        check_template(text, origin, protocol)
+    return _settings_of(protocol), protocol
+
+
+def _settings_of(protocol: Protocol) -> dict[str, Any]:
+    """What the plan must know of a ready protocol: whether it judges dimensions (no samples, no jury)."""
+    if isinstance(protocol, DimensionsProtocol):
+        return {"dimension": {name: "(a Dimension object)" for name in protocol.names}}
+    return {}
+
+
+def _path(value: Any) -> str | None:
+    return str(value) if isinstance(value, (str, Path)) else None
+
+
+def score_protocol(rubric: str | None = None, scale: str = "1-5", *, dimensions: DimensionsSpec | None = None,
                    template: TemplateSource | None = None, examples: ExamplesSource | None = None) -> Protocol:
     """The protocol ``score`` runs: pointwise, or one pointwise judge per rubric dimension.
 
     ``dimensions``: a built-in set name (``summeval``, ``topical_chat``), a JSON/TOML
     file, a DimensionSet, Dimensions, or ``{name: rubric}`` (each on ``scale``).
-    ``template``: a template file or built-in name; ``examples``: a JSONL file of
-    worked examples (or Examples). A template that the protocol cannot render is
-    a ``TemplateError`` here, before any model call.
+    A template the protocol cannot render is a ``TemplateError`` here, before any model call.
     """
-    (text, origin), shots = _template(template), _examples(examples, "score")
-    if dimensions is None:
-        protocol: Protocol = PointwiseProtocol(rubric, scale, text, examples=shots)
-    else:
-        if isinstance(dimensions, (str, Path)):
-            the_set = load_dimension_set(dimensions)
-        elif isinstance(dimensions, DimensionSet):
-            the_set = dimensions
-        elif isinstance(dimensions, Mapping):
-            the_set = DimensionSet(tuple(Dimension.make(n, r, scale) for n, r in dimensions.items()))
-        else:
-            the_set = DimensionSet(tuple(dimensions))
-        protocol = DimensionsProtocol(the_set, text, examples=shots)
-    if text is not None:
-        check_template(text, origin, protocol)
-    return protocol
+    settings, protocol = _protocol("score", rubric=rubric, scale=scale, template=template, examples=examples,
+                                   dimensions=dimensions)
+    return protocol or build_protocol("score", ProtocolSettings(**settings))
 
 
-def compare_protocol(criteria: str = DEFAULT_CRITERIA, allow_tie: bool = False, *,
+def compare_protocol(criteria: str | None = None, allow_tie: bool = False, *,
                      template: TemplateSource | None = None, examples: ExamplesSource | None = None) -> Protocol:
     """The protocol ``compare`` runs, with an optional template file and few-shot examples."""
-    text, origin = _template(template)
-    protocol = PairwiseProtocol(criteria, allow_tie=allow_tie, template=text, examples=_examples(examples, "compare"))
-    if text is not None:
-        check_template(text, origin, protocol)
-    return protocol
+    settings, protocol = _protocol("compare", criteria=criteria, tie=allow_tie, template=template, examples=examples)
+    return protocol or build_protocol("compare", ProtocolSettings(**settings))
 
 
-def score(data: Data, *, judge: str | Backend = "local", model: str | None = None, rubric: str = DEFAULT_RUBRIC,
-          scale: str | Scale = "1-5", explain: bool = False, protocol: Protocol | None = None,
+def score(data: Data, *, judge: JudgeSource = "local", model: str | None = None, rubric: str | None = None,
+          scale: str = "1-5", explain: bool = False, protocol: Protocol | None = None,
           dimensions: DimensionsSpec | None = None, template: TemplateSource | None = None,
           examples: ExamplesSource | None = None, samples: int | None = None, temperature: float = 0.7,
-          jury: Sequence[str | Backend] | None = None, aggregate: str = "mean",
-          weights: str | Path | JuryWeights | None = None, **run_options: Any) -> RunResult:
+          jury: Sequence[JudgeSource] | None = None, aggregate: str = "mean", weights: str | Path | None = None,
+          **run_options: Any) -> RunResult:
     """Grade each item's response on ``scale`` against ``rubric``.
 
     ``data`` is a JSONL/CSV/Parquet path (fields ``id``, ``input``, ``response``,
     optional ``reference``, ``label``, ``metadata``; see ``jurist.io``) or Items.
     Each verdict holds the expected score, the most likely score, the distribution
     and a confidence. With ``dimensions`` (see ``score_protocol``), each verdict's
-    ``dimensions`` holds one such verdict per dimension. ``template`` and
-    ``examples`` replace the built-in template and add few-shot examples.
-    ``run_options``: fields, preset, label_map, limit, store, concurrency, name,
-    resume, progress (see ``run_judge``).
+    ``dimensions`` holds one such verdict per dimension. ``jury=[...]`` judges with
+    every listed judge and aggregates them (``aggregate`` mean | majority | learned with ``weights``).
     """
-    the_protocol = protocol or score_protocol(rubric, scale, dimensions=dimensions, template=template,
-                                              examples=examples)
-    if isinstance(the_protocol, DimensionsProtocol):
-        if explain:
-            raise ValueError("explain is not available with dimensions (one rationale per dimension is not built)")
-        strategy: Single | Dimensions = Dimensions(the_protocol)
-    else:
-        strategy = SelfConsistency(samples, temperature) if samples else Single()  # type: ignore[assignment]
-    if samples and not isinstance(strategy, SelfConsistency):
-        raise ValueError("samples (self-consistency) is not available with dimensions")
-    the_judge = _judge(judge, model, the_protocol, strategy, explain, jury, aggregate, weights)
-    return run_judge(the_judge, data, task="score", **run_options)
+    settings, ready = _protocol("score", rubric=rubric, scale=scale, template=template, examples=examples,
+                                dimensions=dimensions)
+    if protocol is not None:
+        settings, ready = _settings_of(protocol), protocol
+    return _run("score", data, jury or judge, settings,
+                {"model": model, "explain": explain, "samples": samples, "temperature": temperature,
+                 "aggregate": aggregate, "weights": _path(weights)}, run_options, ready)
 
 
-def compare(data: Data, *, judge: str | Backend = "local", model: str | None = None,
-            criteria: str = DEFAULT_CRITERIA, swap: bool = True, allow_tie: bool = False, explain: bool = False,
-            protocol: Protocol | None = None, template: TemplateSource | None = None,
-            examples: ExamplesSource | None = None,
-            samples: int | None = None, temperature: float = 0.7, jury: Sequence[str | Backend] | None = None,
-            aggregate: str = "mean", weights: str | Path | JuryWeights | None = None,
-            **run_options: Any) -> RunResult:
+def compare(data: Data, *, judge: JudgeSource = "local", model: str | None = None, criteria: str | None = None,
+            swap: bool = True, allow_tie: bool = False, explain: bool = False, protocol: Protocol | None = None,
+            template: TemplateSource | None = None, examples: ExamplesSource | None = None,
+            samples: int | None = None, temperature: float = 0.7, jury: Sequence[JudgeSource] | None = None,
+            aggregate: str = "mean", weights: str | Path | None = None, **run_options: Any) -> RunResult:
     """Compare each item's two responses (A, B): P(A), P(B), P(tie) and a preference.
 
     Both orders run by default and their probabilities are averaged, which
@@ -164,68 +175,16 @@ def compare(data: Data, *, judge: str | Backend = "local", model: str | None = N
     "local:1.5b"]`` judges with every listed judge and aggregates (``aggregate``
     mean | majority | learned with ``weights``; see ``jurist.strategies.jury``).
     """
-    the_protocol = protocol or compare_protocol(criteria, allow_tie, template=template, examples=examples)
-    strategy = (SelfConsistency(samples, temperature, (0, 1) if swap else (0,)) if samples
-                else Swap() if swap else Single())
-    the_judge = _judge(judge, model, the_protocol, strategy, explain, jury, aggregate, weights)
-    return run_judge(the_judge, data, task="compare", **run_options)
+    settings, ready = _protocol("compare", criteria=criteria, tie=allow_tie, template=template, examples=examples)
+    if protocol is not None:
+        settings, ready = _settings_of(protocol), protocol
+    return _run("compare", data, jury or judge, settings,
+                {"model": model, "explain": explain, "samples": samples, "temperature": temperature,
+                 "aggregate": aggregate, "weights": _path(weights)},
+                run_options, ready, order=None if swap else "single")
 
 
-def check(data: Data, *, checklist: str | Path | Sequence[Any] | None = None, judge: str | Backend = "local",
-          model: str | None = None, template: str | None = None, **run_options: Any) -> RunResult:
-    """Check each item's response against yes/no questions: P(yes) per question, an aggregate, failed questions.
-
-    ``checklist`` is a file (``.json`` list, or one question per line), a list of
-    questions (strings or ``{"question", "weight"}``), or None when every item
-    carries its own ``checklist`` field; an item gets the global questions, then
-    its own. ``verdict.score`` is the (weighted) mean P(yes),
-    ``verdict.distribution`` maps each question to its P(yes),
-    ``verdict.metadata["failed"]`` lists the questions with P(yes) < 0.5, and the
-    verdict is scored only when every question was read.
-    """
-    from jurist.protocols.checklist import ChecklistProtocol, load_checklist, parse_checklist
-
-    if checklist is None:
-        questions = []
-    elif isinstance(checklist, (str, Path)):
-        questions = load_checklist(checklist)
-    else:
-        questions = parse_checklist(checklist)
-    protocol = ChecklistProtocol(questions, template=template)
-    the_judge = Judge(_backend(judge, model), protocol)
-    return run_judge(the_judge, data, task="score", **run_options)
-
-
-def correct(data: Data, *, reference: str = "shown", judge: str | Backend = "local", model: str | None = None,
-            max_revision_tokens: int = 512, template: str | None = None, **run_options: Any) -> RunResult:
-    """Judge whether each response is correct: P(correct) in ``verdict.score``, ``top_label`` correct/incorrect.
-
-    ``reference="shown"`` shows the item's gold answer to the judge, ``"hidden"``
-    judges without it (the judge's own knowledge), ``"adapted"`` first has the
-    judge revise the response with the gold answer and then judges against that
-    revision (kept in ``verdict.metadata["adapted_reference"]``). The mode is
-    recorded in ``verdict.metadata["reference"]``. An item without a reference in
-    a mode that needs one gets a failed verdict that names its file and line.
-    """
-    from jurist.protocols.reference import ReferenceProtocol
-
-    protocol = ReferenceProtocol(reference, template=template, max_revision_tokens=max_revision_tokens)  # type: ignore[arg-type]
-    the_judge = Judge(_backend(judge, model), protocol)
-    return run_judge(the_judge, data, task="score", **run_options)
-
-
-def _judge(judge: str | Backend, model: str | None, protocol: Protocol, strategy: Any, explain: bool,
-           jury: Sequence[str | Backend] | None, aggregate: str, weights: str | Path | JuryWeights | None,
-           flag_threshold: float | None = None) -> Judge | Jury:
-    """One judge, or with ``jury`` a Jury of one Judge per listed backend (same protocol and strategy)."""
-    if not jury:
-        return Judge(_backend(judge, model), protocol, strategy, explain)
-    loaded = JuryWeights.load(weights) if isinstance(weights, (str, Path)) else weights
-    members = [Judge(_backend(member, model), protocol, strategy, explain) for member in jury]
-    return Jury(members, aggregate, loaded, flag_threshold)  # type: ignore[arg-type]
-
-
-def rank(data: Data, *, judge: str | Backend = "local", model: str | None = None, criteria: str | None = None,
+def rank(data: Data, *, judge: JudgeSource = "local", model: str | None = None, criteria: str | None = None,
          orders: int | None = None, samples: int | None = None, temperature: float = 0.7,
          protocol: Protocol | None = None, **run_options: Any) -> RunResult:
     """Rank each item's candidates (2..26): P(best) per candidate, a ranking, and its uncertainty.
@@ -239,8 +198,38 @@ def rank(data: Data, *, judge: str | Backend = "local", model: str | None = None
     ``metadata["rank_interval"]`` a bootstrap over the orders. ``samples=K``
     reads each order from K sampled answers instead of log-probabilities.
     """
-    from jurist.protocols.listwise import DEFAULT_CRITERIA as RANK_CRITERIA
+    return _run("rank", data, judge, {} if protocol is not None else {"criteria": criteria},
+                {"model": model, "samples": samples, "temperature": temperature},
+                run_options, protocol, orders=orders)
 
-    the_protocol = protocol or ListwiseProtocol(criteria or RANK_CRITERIA)
-    strategy = Permutations(orders, samples=samples, temperature=temperature)
-    return run_judge(Judge(_backend(judge, model), the_protocol, strategy), data, task="rank", **run_options)
+
+def check(data: Data, *, checklist: str | Path | Sequence[Any] | None = None, judge: JudgeSource = "local",
+          model: str | None = None, template: str | None = None, **run_options: Any) -> RunResult:
+    """Check each item's response against yes/no questions: P(yes) per question, an aggregate, failed questions.
+
+    ``checklist`` is a file (``.json`` list, or one question per line), a list of
+    questions (strings or ``{"question", "weight"}``), or None when every item
+    carries its own ``checklist`` field; an item gets the global questions, then
+    its own. ``verdict.score`` is the (weighted) mean P(yes),
+    ``verdict.distribution`` maps each question to its P(yes),
+    ``verdict.metadata["failed"]`` lists the questions with P(yes) < 0.5, and the
+    verdict is scored only when every question was read.
+    """
+    questions = str(checklist) if isinstance(checklist, (str, Path)) else list(checklist) if checklist else None
+    return _run("check", data, judge, {"checklist": questions, "template": template}, {"model": model},
+                run_options)
+
+
+def correct(data: Data, *, reference: str = "shown", judge: JudgeSource = "local", model: str | None = None,
+            max_revision_tokens: int = 512, template: str | None = None, **run_options: Any) -> RunResult:
+    """Judge whether each response is correct: P(correct) in ``verdict.score``, ``top_label`` correct/incorrect.
+
+    ``reference="shown"`` shows the item's gold answer to the judge, ``"hidden"``
+    judges without it (the judge's own knowledge), ``"adapted"`` first has the
+    judge revise the response with the gold answer and then judges against that
+    revision (kept in ``verdict.metadata["adapted_reference"]``). The mode is
+    recorded in ``verdict.metadata["reference"]``. An item without a reference in
+    a mode that needs one gets a failed verdict that names its file and line.
+    """
+    return _run("correct", data, judge, {"reference": reference, "max_revision_tokens": max_revision_tokens,
+                                         "template": template}, {"model": model}, run_options)

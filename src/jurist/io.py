@@ -507,7 +507,7 @@ def _compare_label(value: Any, label_map: Mapping[str, str]) -> str:
     mapped = label_map.get(key, label_map.get(key.lower(), key))
     canonical = COMPARE_LABELS.get(str(mapped).strip().lower())
     if canonical is None:
-        hint = f"known raw labels: {sorted(label_map)}" if label_map else "pass label_map to translate other values"
+        hint = f"known raw labels: {sorted(label_map)}" if label_map else "translate other values with `data.label_map`"
         raise _RowError("label", f"unknown label {value!r} (expected A, B or tie; {hint})")
     return canonical
 
@@ -773,6 +773,59 @@ def _resolve(
     merged_fields = {**(chosen.fields if chosen else {}), **(fields or {})}
     merged_labels = {**(chosen.label_map if chosen else {}), **{_label_key(k): v for k, v in (label_map or {}).items()}}
     return _Spec(task=task, fields=merged_fields, label_map=merged_labels, preset=chosen)  # type: ignore[arg-type]
+
+
+class RecordReader:
+    """Turns single records (dicts, as streamed by Ray Data) into Items with :func:`load_items`' own rules.
+
+    ``item(record, where)`` returns the Item or raises :class:`RecordError` naming the field;
+    ``has_id(record)`` says whether the record (or its preset) gives an id, since a record read
+    alone has no line number to fall back to; ``parse_line(text)`` reads one JSONL line as a record.
+    """
+
+    def __init__(self, task: str | None, fields: Mapping[str, str] | None = None, preset: str | None = None,
+                 label_map: Mapping[Any, str] | None = None):
+        self._spec = _resolve(task, fields, preset, label_map)
+
+    @property
+    def id_column(self) -> str:
+        return self._spec.fields.get("id", "id")
+
+    def has_id(self, record: Mapping[str, Any]) -> bool:
+        spec = self._spec
+        if spec.preset is not None and spec.preset.derive is not None:
+            try:
+                if "id" in spec.preset.derive(record, spec.fields):
+                    return True
+            except _RowError:
+                pass
+        value = record.get(self.id_column)
+        return value is not None and not _is_blank(value)
+
+    def item(self, record: Mapping[str, Any], line: int = 0) -> Item:
+        try:
+            return _build_item(_Raw(line, dict(record)), self._spec, None)  # type: ignore[arg-type]
+        except _RowError as error:
+            raise RecordError(error.field, error.message) from None
+
+    @staticmethod
+    def parse_line(text: str, path: str) -> dict[str, Any]:
+        """One JSONL line as a record (the checks of the JSONL reader); RecordError otherwise."""
+        try:
+            value = json.loads(text.lstrip("\ufeff"))
+        except json.JSONDecodeError as e:
+            raise RecordError(None, f"{path}: invalid JSON: {e.msg} (column {e.colno}) in line {text[:60]!r}") from None
+        if not isinstance(value, dict):
+            raise RecordError(None, f"{path}: expected a JSON object, got {_type_name(value)} in line {text[:60]!r}")
+        return value
+
+
+class RecordError(ValueError):
+    """One record that cannot become an Item; ``field`` is the canonical field at fault (None: the record)."""
+
+    def __init__(self, field: str | None, message: str) -> None:
+        super().__init__(f"field '{field}': {message}" if field else message)
+        self.field = field
 
 
 def load_items(

@@ -7,31 +7,59 @@ Protocol.render -> Backend.complete -> Protocol.read -> Strategy (combine views)
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol as TypingProtocol, runtime_checkable
 
 from jurist.backends.base import Backend, BackendError
 from jurist.media import attach_media, has_media, modality_of
 from jurist.protocols.base import Protocol, builtin_template
-from jurist.strategies import Single, Strategy, Swap
+from jurist.strategies.base import Strategy
+from jurist.strategies.choice import strategy_for
 from jurist.types import CompletionRequest, Item, Message, Verdict
 
 if TYPE_CHECKING:
     from jurist.strategies.self_consistency import Sample
 
 
+@runtime_checkable
+class JudgeLike(TypingProtocol):
+    """What the engine, Ray, the store and every application need of a judge.
+
+    ``Judge`` (one model), ``Jury`` (several, aggregated) and ``Cascade`` (escalation
+    by confidence) all satisfy it, so anything that runs one runs them all.
+    """
+
+    protocol: Protocol
+
+    @property
+    def spec(self) -> str:
+        """A short name of who judges (reports, judgment rows)."""
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        """Everything that defines the verdicts (run records, resume checks, idempotence keys)."""
+
+    def wrapped(self, wrap: Callable[[Backend], Backend]) -> JudgeLike:
+        """The same judge with every backend passed through ``wrap`` (the engine's middleware)."""
+
+    async def close_connections(self) -> None:
+        """Close connections opened on the running event loop."""
+
+    async def ajudge(self, item: Item) -> Verdict:
+        """One verdict for the item; failures are failed verdicts, not exceptions."""
+
+
 class Judge:
     """Judges items with ``protocol`` on ``backend``.
 
-    ``strategy`` defaults to both orders (Swap) for pairwise protocols and a single
-    view otherwise. With ``explain=True`` a short rationale is asked for *after*
+    ``strategy`` defaults to the protocol's natural one (``jurist.strategies.choice``):
+    both orders for a pair, a single view for a score. With ``explain=True`` a short rationale is asked for *after*
     the verdict, in a follow-up turn, so asking for it never changes the verdict.
     """
 
     def __init__(self, backend: Backend, protocol: Protocol, strategy: Strategy | None = None, explain: bool = False):
         self.backend = backend
         self.protocol = protocol
-        self.strategy = (strategy or protocol.default_strategy()
-                         or (Swap() if protocol.kind == "compare" else Single()))
+        self.strategy = strategy or strategy_for(protocol)
         self.explain = explain
 
     @property

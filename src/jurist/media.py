@@ -119,7 +119,7 @@ def modality_of(item: Item, accepts_images: bool) -> str:
         elif pictures:
             raise MediaError(f"item {item.id}{where} has {len(pictures)} {noun}, the judge does not accept images, "
                              f"and the item has no '{name}' to judge instead (use a judge that sees images, e.g. an "
-                             f"http judge with --vision, or add a {name})")
+                             f"http judge with `judge.vision`, or add a {name})")
     return "+".join(modalities) or "text"
 
 

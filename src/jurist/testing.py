@@ -481,3 +481,32 @@ class AsyncMockOpenAIServer(MockOpenAIServer):
 
 
 __all__ = ["AsyncMockOpenAIServer", "Failure", "MockOpenAIServer", "default_answer", "first_token"]
+
+
+# ---------------------------------------------------------------------------
+# scripted judges, named by a judge spec (``scripted:jurist.testing:hashed_judge``), so a plan that uses them
+# is rebuilt the same in any process (Ray actors).
+
+
+def _hashed(request: Any, salt: str) -> str | dict[str, float]:
+    """A deterministic answer that depends on the whole request (messages, seed, temperature) and ``salt``."""
+    import hashlib
+
+    payload = json.dumps([salt, request.model_dump(mode="json")], sort_keys=True)
+    digest = int(hashlib.sha256(payload.encode("utf-8")).hexdigest()[:8], 16)
+    labels = list(request.labels)
+    if labels and request.top_logprobs:
+        first = 0.05 + 0.9 * (digest % 1000) / 1000
+        rest = (1 - first) / max(len(labels) - 1, 1)
+        return {label: first if k == digest % len(labels) else rest for k, label in enumerate(labels)}
+    return ["A", "B"][digest % 2]  # a sampled pairwise answer: the text names a label
+
+
+def hashed_judge(request: Any) -> str | dict[str, float]:
+    """A scripted judge (``scripted:jurist.testing:hashed_judge``): log-probabilities when asked, else a label."""
+    return _hashed(request, "one")
+
+
+def other_hashed_judge(request: Any) -> str | dict[str, float]:
+    """A second, different scripted judge (for juries)."""
+    return _hashed(request, "two")

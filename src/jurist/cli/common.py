@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, NoReturn, Optional
 
-import click
 import typer
 from typer.core import TyperGroup
 from rich.console import Console
@@ -14,59 +14,78 @@ from rich.table import Table
 
 from jurist.engine import RunResult
 from jurist.io import LoadResult
+from jurist.plan import Plan
 
 # `jurist --help` lists commands in the order a user meets them, not in the order modules register them.
-COMMAND_ORDER = ("score", "compare", "rank", "check", "correct", "runs", "export", "meta", "calibrate",
-                 "jury-fit", "learn", "templates", "doctor")
+COMMAND_ORDER = ("score", "compare", "rank", "check", "correct", "run", "runs", "export", "meta", "calibrate",
+                 "jury-fit", "learn", "templates", "estimate", "leaderboard", "doctor")
 
 
 class _OrderedCommands(TyperGroup):
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    def list_commands(self, ctx: typer.Context) -> list[str]:  # type: ignore[override]
         names = super().list_commands(ctx)
         return sorted(names, key=lambda n: COMMAND_ORDER.index(n) if n in COMMAND_ORDER else len(COMMAND_ORDER))
 
 
-app = typer.Typer(help="Turn any language model into a calibrated, debiased, audited judge.",
-                  no_args_is_help=True, add_completion=False, cls=_OrderedCommands)
+QUICK_START = """Turn any language model into a calibrated, debiased, audited judge.
+
+[bold]Quick start[/bold] (the embedded judge: no key, no server):
+
+  jurist compare pairs.jsonl --out verdicts.jsonl     [dim]# input, response_a, response_b[/dim]
+  jurist score answers.jsonl --rubric "Is it correct?" [dim]# input, response[/dim]
+  jurist compare pairs.jsonl --dry-run                [dim]# the prompts, no model call[/dim]
+  jurist run plan.yaml pairs.jsonl                    [dim]# a whole job written down[/dim]
+
+Environment: JURIST_API_KEY (http judges), OPENAI_API_KEY (openai:MODEL), JURIST_STORE (default store).
+"""
+
+app = typer.Typer(help=QUICK_START, no_args_is_help=True, cls=_OrderedCommands, rich_markup_mode="rich",
+                  context_settings={"help_option_names": ["-h", "--help"]})
 out = Console()
 err = Console(stderr=True)
 
 DEFAULT_STORE = ".jurist/runs.db"
+STORE_ENV = "JURIST_STORE"
 
+# Options that several commands take, declared once.
 JudgeOpt = Annotated[str, typer.Option(help="local | local:1.5b | local:PATH.gguf | probe:DIR | "
-                                            "http://HOST:PORT/v1 | openai:MODEL")]
+                                            "http://HOST:PORT/v1 (with --model) | openai:MODEL.")]
 ModelOpt = Annotated[Optional[str], typer.Option(help="Model name served at an http judge.")]
-FieldOpt = Annotated[Optional[list[str]], typer.Option("--field", help="NAME=COLUMN, e.g. input=instruction.")]
+FieldOpt = Annotated[Optional[list[str]], typer.Option("--field", help="NAME=COLUMN, e.g. input=instruction.",
+                                                       rich_help_panel="Data")]
 PresetOpt = Annotated[Optional[str], typer.Option(help="Dataset preset: llmbar, autoj, pandalm, hhh, evalbiasbench, "
-                                                       "summeval, topical_chat.")]
-LabelMapOpt = Annotated[Optional[list[str]], typer.Option("--label-map", help="RAW=LABEL, e.g. 0=A.")]
-LimitOpt = Annotated[Optional[int], typer.Option(help="Judge only the first N items.")]
-OutOpt = Annotated[Optional[Path], typer.Option("--out", help="Write verdicts here (.jsonl or .parquet).")]
-ReportOpt = Annotated[Optional[Path], typer.Option(help="Write an HTML report here.")]
-StoreOpt = Annotated[str, typer.Option(help="SQLite store: runs, judgments and the completion cache.")]
-ConcurrencyOpt = Annotated[Optional[int], typer.Option(help="Requests in flight (default 1 local, 8 http).")]
-NameOpt = Annotated[Optional[str], typer.Option(help="A name for this run.")]
-ResumeOpt = Annotated[Optional[str], typer.Option(help="Continue the run with this id or name.")]
-ExplainOpt = Annotated[bool, typer.Option(help="Ask for a short rationale after the verdict.")]
-VisionOpt = Annotated[bool, typer.Option(help="The http judge's model accepts images: send items' images and "
-                                              "frames as content parts (else their caption/transcript is judged).")]
-EngineOpt = Annotated[str, typer.Option(help="local (this process) or ray (Ray Data; --out is a directory).")]
-RayAddressOpt = Annotated[Optional[str], typer.Option(help="With --engine ray: the cluster to join "
-                                                             "(auto, ray://HEAD:10001).")]
-CascadeOpt = Annotated[Optional[Path], typer.Option(help="Run the escalation cascade fitted by `jurist calibrate` "
-                                                         "(replaces --judge); unsure items go to the review queue.")]
-RpmOpt = Annotated[Optional[float], typer.Option("--rpm", help="Rate limit: requests per minute.",
-                                                rich_help_panel="Engine")]
-TpmOpt = Annotated[Optional[float], typer.Option("--tpm", help="Rate limit: prompt + output tokens per minute.",
-                                                rich_help_panel="Engine")]
-AttemptsOpt = Annotated[int, typer.Option(min=1, help="Attempts per request before the item is recorded as failed "
-                                               "(429/5xx/timeouts are retried with backoff).",
-                                          rich_help_panel="Engine")]
-PriceOpt = Annotated[Optional[str], typer.Option(help="USD per 1M prompt tokens and per 1M output tokens, "
-                                                      "'PROMPT,OUTPUT' (e.g. 0.15,0.60): adds the run's cost.",
-                                                 rich_help_panel="Engine")]
-CalibrationOpt = Annotated[Optional[Path], typer.Option(help="A calibrator JSON (`jurist meta --save-calibration`): "
-                                                             "adds metadata.calibrated_confidence to every verdict.")]
+                                                       "summeval, topical_chat.", rich_help_panel="Data")]
+LabelMapOpt = Annotated[Optional[list[str]], typer.Option("--label-map", help="RAW=LABEL, e.g. 0=A.",
+                                                          rich_help_panel="Data")]
+LimitOpt = Annotated[Optional[int], typer.Option(min=1, help="Judge only the first N items.", rich_help_panel="Data")]
+StoreOpt = Annotated[str, typer.Option(envvar=STORE_ENV, help="SQLite store: runs, judgments and the completion "
+                                                              "cache.")]
+ConcurrencyOpt = Annotated[Optional[int], typer.Option(min=1, help="Requests in flight (default 1 local, 8 http).",
+                                                       rich_help_panel="Run")]
+
+
+# option -> the plan field it sets (jurist.cli.planning turns options into a plan with it)
+FLAGS: dict[str, str] = {
+    "judge": "judge.spec", "model": "judge.model", "jury": "judge.jury", "samples": "judge.samples",
+    "explain": "judge.explain", "cascade": "judge.cascade",
+    "field": "data.fields", "preset": "data.preset", "label_map": "data.label_map", "limit": "data.limit",
+    "out": "outputs.out", "report": "outputs.report", "store": "outputs.store", "name": "outputs.name",
+    "concurrency": "engine.concurrency", "timeout": "engine.timeout", "engine": "engine.engine",
+    "rubric": "protocol.rubric", "scale": "protocol.scale", "criteria": "protocol.criteria", "tie": "protocol.tie",
+    "template": "protocol.template", "dimensions": "protocol.dimensions", "dimension": "protocol.dimension",
+    "checklist": "protocol.checklist", "reference": "protocol.reference",
+    "max_revision_tokens": "protocol.max_revision_tokens", "swap": "order", "orders": "orders",
+}
+def flag_message(error: Exception) -> str:
+    """An error with each plan field it names shown as the flag that sets it (or as ``--set FIELD=...``)."""
+    by_field = {field: "--" + option.replace("_", "-") for option, field in FLAGS.items()}
+    by_field["order"] = "--no-swap"
+
+    def flag(match: re.Match[str]) -> str:
+        field = match.group(1)
+        return by_field.get(field) or (f"--set {field}=..." if "." in field or field in Plan.model_fields else field)
+
+    return re.sub(r"`([a-z_]+(?:\.[a-z_]+)*)`", flag, str(error))
 
 
 def fail(error: object, code: int = 2) -> NoReturn:
@@ -75,25 +94,15 @@ def fail(error: object, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def pairs(values: list[str] | None, option: str) -> dict[str, str]:
+def pairs(values: list[str] | None, option: str, form: str = "NAME=VALUE") -> dict[str, str]:
     """``NAME=VALUE`` options as a dict."""
     result = {}
     for value in values or []:
         key, sep, target = value.partition("=")
         if not sep or not key or not target:
-            raise typer.BadParameter(f"{option} {value!r}: expected NAME=VALUE")
+            raise typer.BadParameter(f"{option} {value!r}: expected {form}")
         result[key.strip()] = target.strip()
     return result
-
-
-def text_or_file(value: str) -> str:
-    """``@path`` reads the text from a file."""
-    if value.startswith("@"):
-        path = Path(value[1:])
-        if not path.is_file():
-            raise typer.BadParameter(f"no file {path}")
-        return path.read_text(encoding="utf-8").strip()
-    return value
 
 
 @dataclass(frozen=True)
@@ -125,7 +134,7 @@ class DataSource:
 
 def warn_skipped(errors: list[str], shown: int = 20) -> None:
     for line in errors[:shown]:
-        err.print(f"[yellow]skipped:[/yellow] {line}")
+        err.print(f"[yellow]skipped:[/yellow] {flag_message(line)}", markup=True, highlight=False)
     if len(errors) > shown:
         err.print(f"[yellow]... and {len(errors) - shown} more bad rows[/yellow]")
 
@@ -152,15 +161,17 @@ def print_summary(result: RunResult, title: str) -> None:
     out.print(table(title, rows))
 
 
-def parse_price(value: str | None) -> tuple[float, float] | None:
-    """``--price PROMPT,OUTPUT`` (USD per 1M tokens)."""
-    if value is None:
-        return None
-    try:
-        prompt, output = (float(part) for part in value.split(","))
-    except ValueError:
-        raise typer.BadParameter(f"--price {value!r}: expected PROMPT,OUTPUT in USD per 1M tokens, "
-                                 "e.g. 0.15,0.60") from None
-    if prompt < 0 or output < 0:
-        raise typer.BadParameter(f"--price {value!r}: prices cannot be negative")
-    return prompt, output
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        from jurist.version import __version__
+
+        out.print(f"jurist {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(version: Annotated[Optional[bool], typer.Option("--version", callback=version_callback, is_eager=True,
+                                                         help="Print the version and exit.")] = None) -> None:
+    pass

@@ -18,11 +18,11 @@ from jurist.cli.common import (
     fail,
     out,
     table,
-    text_or_file,
     warn_skipped,
 )
-from jurist.protocols.pairwise import DEFAULT_CRITERIA, PairwiseProtocol
-from jurist.protocols.pointwise import DEFAULT_RUBRIC, PointwiseProtocol
+from jurist.plan import ProtocolSettings, build_protocol
+from jurist.protocols.pairwise import DEFAULT_CRITERIA
+from jurist.protocols.pointwise import DEFAULT_RUBRIC
 
 
 def _fmt(metrics: dict, name: str) -> str:
@@ -60,8 +60,8 @@ def learn(
     if folds < 2:
         raise typer.BadParameter("--folds must be at least 2")
     try:
-        judging = (PairwiseProtocol(text_or_file(criteria)) if protocol == "compare"
-                   else PointwiseProtocol(text_or_file(rubric), scale))
+        judging = build_protocol(protocol, ProtocolSettings(criteria=criteria) if protocol == "compare"
+                                 else ProtocolSettings(rubric=rubric, scale=scale))
     except ValueError as error:
         raise typer.BadParameter(str(error)) from error
     loaded = DataSource(golden, protocol, field, preset, label_map, limit).load()

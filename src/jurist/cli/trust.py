@@ -24,13 +24,13 @@ from jurist.cli.common import (
     fail,
     out,
     table,
-    text_or_file,
     warn_skipped,
 )
 from jurist.engine import Store
 from jurist.io import JuristInputError
-from jurist.protocols.pairwise import DEFAULT_CRITERIA, PairwiseProtocol
-from jurist.protocols.pointwise import DEFAULT_RUBRIC, PointwiseProtocol
+from jurist.plan import ProtocolSettings, build_protocol
+from jurist.protocols.pairwise import DEFAULT_CRITERIA
+from jurist.protocols.pointwise import DEFAULT_RUBRIC
 
 
 def _load_verdicts(verdicts: str, store: str) -> list:
@@ -141,9 +141,8 @@ def calibrate(
     if the_task not in ("compare", "score"):
         raise typer.BadParameter(f"--task {the_task!r}: expected compare or score")
     try:
-        protocol: PairwiseProtocol | PointwiseProtocol = (
-            PairwiseProtocol(text_or_file(criteria), allow_tie=tie) if the_task == "compare"
-            else PointwiseProtocol(text_or_file(rubric), scale))
+        protocol = build_protocol(the_task, ProtocolSettings(criteria=criteria, tie=tie) if the_task == "compare"
+                                  else ProtocolSettings(rubric=rubric, scale=scale))
     except ValueError as error:
         raise typer.BadParameter(str(error)) from error
     try:

@@ -1,10 +1,10 @@
 """Distributed runs on Ray Data: the same judge, over many machines, with the same idempotence.
 
-``run_on_ray(data, JudgeSpec(...), task=..., out_path=DIR)`` streams the input
+``run_on_ray(data, PlanJudge(plan), task=..., out_path=DIR)`` streams the input
 (JSONL or Parquet, a file or a directory of files) through ``map_batches`` on
-an actor pool. Each actor builds its own :class:`~jurist.judge.Judge` from a
-picklable factory (a :class:`JudgeSpec`, or any zero-argument callable returning a
-Judge) and judges all rows of a batch concurrently in ``async def __call__``,
+an actor pool. Each actor builds its own judge (one judge, a jury, samples,
+dimensions: the whole plan) from a picklable factory (a :class:`PlanJudge`, or any
+zero-argument callable returning a judge) and judges all rows of a batch concurrently in ``async def __call__``,
 bounded per actor by ``concurrency_per_actor`` requests in flight, with the
 engine's retries (and rate limits, split between the actors).
 
@@ -37,7 +37,7 @@ import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -52,11 +52,11 @@ from jurist.engine.middleware import (
     RateLimitedBackend,
     RetryingBackend,
 )
-from jurist.judge import Judge
-from jurist.protocols.base import Protocol
+from jurist.judge import JudgeLike
+from jurist.plan import Plan
 from jurist.types import Completion, CompletionRequest, Item, Judgment, Verdict
 
-__all__ = ["JudgeSpec", "RayRunSummary", "item_key", "read_results", "run_on_ray"]
+__all__ = ["PlanJudge", "RayRunSummary", "item_key", "read_results", "run_on_ray"]
 
 Task = Literal["score", "compare"]
 MANIFEST = "_jurist.json"  # names starting with "_" or "." are ignored by Parquet dataset readers
@@ -70,30 +70,13 @@ SKIPPED = "skipped"  # status of a row already judged in out_path (counted, neve
 
 
 @dataclass(frozen=True)
-class JudgeSpec:
-    """A picklable recipe for a :class:`Judge`: what each Ray actor builds.
+class PlanJudge:
+    """A picklable recipe for a judge: each Ray actor builds the plan's judge (a Judge, a Jury...) itself."""
 
-    ``judge`` and ``model`` are as for :func:`jurist.resolve_backend` (an
-    ``http://HOST:PORT/v1`` endpoint in production: vLLM, llama.cpp server...);
-    ``protocol`` is a protocol object (plain data, pickled as is); ``strategy`` is
-    ``"swap"`` (both orders), ``"single"``, or None for the protocol's default;
-    ``backend_options`` go to the backend (e.g. ``{"timeout_s": 60}``).
-    """
+    plan: Plan
 
-    judge: str
-    protocol: Protocol
-    model: str | None = None
-    strategy: Literal["swap", "single"] | None = None
-    explain: bool = False
-    backend_options: Mapping[str, Any] = field(default_factory=dict)
-
-    def __call__(self) -> Judge:
-        from jurist.backends import resolve_backend
-        from jurist.strategies import Single, Swap
-
-        backend = resolve_backend(self.judge, self.model, **dict(self.backend_options))
-        strategy = {"swap": Swap(), "single": Single(), None: None}[self.strategy]
-        return Judge(backend, self.protocol, strategy, self.explain)
+    def __call__(self) -> JudgeLike:
+        return self.plan.build()
 
 
 def item_key(identity: Mapping[str, Any], item: Item) -> str:
@@ -117,65 +100,45 @@ def item_key(identity: Mapping[str, Any], item: Item) -> str:
 
 
 class _RowMapper:
-    """Turns one raw record (a dict from Ray Data) into an Item with :mod:`jurist.io`'s own rules.
+    """Turns one raw record (a dict from Ray Data) into an Item through :class:`jurist.io.RecordReader`.
 
-    io reads whole files; this adapter feeds single records to its row builder. The
-    one difference: a record without an id cannot fall back to its line number
-    (Ray Data does not know it), so a missing id is an error here; ``run_on_ray``
+    The one difference from reading a whole file: a record without an id cannot fall back to
+    its line number (Ray Data does not know it), so a missing id is an error here; ``run_on_ray``
     loads such files in the driver instead.
     """
 
     def __init__(self, task: Task, fields: Mapping[str, str] | None, preset: str | None,
                  label_map: Mapping[Any, str] | None, path: str, lines: bool = False):
-        from jurist import io
+        from jurist.io import RecordReader
 
-        self._io = io
-        self.spec = io._resolve(task, fields, preset, label_map)
+        self.reader = RecordReader(task, fields, preset, label_map)
         self.path = path
         self.lines = lines  # records arrive as JSONL text lines (ray.data.read_text), parsed here as io does
 
     def has_id(self, record: Mapping[str, Any]) -> bool:
-        io, spec = self._io, self.spec
-        if spec.preset is not None and spec.preset.derive is not None:
-            try:
-                if "id" in spec.preset.derive(record, spec.fields):
-                    return True
-            except io._RowError:
-                pass
-        value = record.get(spec.fields.get("id", "id"))
-        return value is not None and not io._is_blank(value)
-
-    def parse(self, line: str) -> dict[str, Any] | str:
-        """One JSONL line as a record, or the error text (the same checks as io's JSONL reader)."""
-        try:
-            value = json.loads(line.lstrip("\ufeff"))
-        except json.JSONDecodeError as e:
-            return f"{self.path}: invalid JSON: {e.msg} (column {e.colno}) in line {line[:60]!r}"
-        if not isinstance(value, dict):
-            return f"{self.path}: expected a JSON object, got {self._io._type_name(value)} in line {line[:60]!r}"
-        return value
+        return self.reader.has_id(record)
 
     def item(self, row: Mapping[str, Any]) -> Item | str:
         """The Item for one row from Ray Data, or the error text for a bad row."""
-        io = self._io
+        from jurist.io import RecordError
+
         if self.lines:
             if not row["text"].strip():
                 return ""  # a blank line: not a row
-            parsed = self.parse(row["text"])
-            if isinstance(parsed, str):
-                return parsed
-            row = parsed
+            try:
+                row = self.reader.parse_line(row["text"], self.path)
+            except RecordError as error:
+                return str(error)
         record = {k: v for k, v in row.items() if v is not None}  # Parquet gives absent values as nulls
-        column = self.spec.fields.get("id", "id")
+        column = self.reader.id_column
         where = f"{self.path}: item {record[column]!r}" if column in record else self.path
         if not self.has_id(record):
             return (f"{where}: field 'id': missing; the ray engine needs an id column "
-                    f"(map one with --field id=COLUMN, or pass stream=False)")
+                    f"(give every row one, or map a column to it in `data.fields`)")
         try:
-            return io._build_item(io._Raw(0, record), self.spec, None)  # type: ignore[arg-type]
-        except io._RowError as error:
-            what = f"field '{error.field}': {error.message}" if error.field else error.message
-            return f"{where}: {what}"
+            return self.reader.item(record)
+        except RecordError as error:
+            return f"{where}: {error}"
 
 
 # ---------------------------------------------------------------------------
@@ -218,7 +181,7 @@ class _CountingBackend(WrappingBackend):
 
     async def complete(self, request: CompletionRequest) -> Completion:
         completion = await self.inner.complete(request)
-        self.stats.model_calls += 1
+        self.stats.count(self.spec, "model_calls")
         calls = ITEM_CALLS.get()
         if calls is not None:
             calls[0] += 1
@@ -252,7 +215,7 @@ class JudgeActor:
     feeds it several batches at once; the request semaphore is shared by all of them.
     """
 
-    def __init__(self, factory: Callable[[], Judge], run_id: str, identity: dict[str, Any],
+    def __init__(self, factory: Callable[[], JudgeLike], run_id: str, identity: dict[str, Any],
                  done_box: list[Any], mapper_args: dict[str, Any] | None, concurrency: int = 32,
                  max_attempts: int = 4, requests_per_minute: float | None = None,
                  tokens_per_minute: float | None = None, cache_dir: str | None = None):
@@ -269,10 +232,6 @@ class JudgeActor:
         self.done: frozenset[str] = ray.get(done) if isinstance(done, ray.ObjectRef) else done
         self.mapper = _RowMapper(**mapper_args) if mapper_args is not None else None
         self.stats = CallStats()
-        backend: Backend = ConcurrencyLimitedBackend(base.backend, concurrency)
-        if requests_per_minute or tokens_per_minute:
-            backend = RateLimitedBackend(backend, requests_per_minute, tokens_per_minute)
-        backend = RetryingBackend(backend, self.stats, max_attempts=max_attempts)
         self._cache_slot = None
         self.store = None
         if cache_dir:
@@ -280,10 +239,17 @@ class JudgeActor:
 
             path, self._cache_slot = _claim_cache(cache_dir)
             self.store = Store(path)
-            backend = CachedBackend(backend, self.store, self.stats)
-        else:
-            backend = _CountingBackend(backend, self.stats)
-        self.judge = Judge(backend, base.protocol, base.strategy, base.explain)
+
+        def wrap(inner: Backend) -> Backend:  # the engine's middleware, around every backend of the judge
+            backend: Backend = ConcurrencyLimitedBackend(inner, concurrency)
+            if requests_per_minute or tokens_per_minute:
+                backend = RateLimitedBackend(backend, requests_per_minute, tokens_per_minute)
+            backend = RetryingBackend(backend, self.stats, max_attempts=max_attempts)
+            if self.store is not None:
+                return CachedBackend(backend, self.store, self.stats)
+            return _CountingBackend(backend, self.stats)
+
+        self.judge = base.wrapped(wrap)
         self.schema = _output_schema(self.kind)
 
     async def _judge(self, item: Item, key: str) -> dict[str, Any]:
@@ -295,7 +261,7 @@ class JudgeActor:
         except Exception as error:  # one bad item never aborts a batch
             verdict = Verdict(status="failed", kind=self.kind,  # type: ignore[arg-type]
                               error=f"{type(error).__name__}: {error}")
-        judgment = Judgment(item_id=item.id, protocol=self.protocol_name, judge=self.identity["judge"],
+        judgment = Judgment(item_id=item.id, protocol=self.protocol_name, judge=self.judge.spec,
                             verdict=verdict, label=item.label, latency_s=time.monotonic() - t0,
                             cached=calls[0] == 0 and calls[1] > 0, metadata=item.metadata)
         return _row(self.run_id, key, judgment, calls)
@@ -482,7 +448,7 @@ def _read_dataset(ray: Any, data: str | list[str], suffix: str) -> Any:
 
 def run_on_ray(
     data: str | os.PathLike[str],
-    judge: JudgeSpec | Callable[[], Judge],
+    judge: Callable[[], JudgeLike],
     *,
     task: Task,
     out_path: str | os.PathLike[str],
@@ -513,8 +479,8 @@ def run_on_ray(
     JSON: loaded by the driver). A URI (``s3://bucket/pairs/``) is read by the
     workers themselves (``input_format`` names the format of a directory URI);
     local paths must then be visible to every node, except with ``stream=False``.
-    ``judge`` is a :class:`JudgeSpec` or another picklable zero-argument callable
-    returning a :class:`Judge`; each actor calls it once. ``fields``, ``preset``,
+    ``judge`` is a :class:`PlanJudge` or another picklable zero-argument callable
+    returning a judge (anything with :class:`~jurist.judge.JudgeLike`); each actor calls it once. ``fields``, ``preset``,
     ``label_map`` map columns as in :func:`jurist.io.load_items`.
 
     ``stream=None`` streams when the file type allows it and its first record has

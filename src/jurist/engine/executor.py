@@ -29,8 +29,7 @@ from jurist.engine.middleware import (
     RetryingBackend,
 )
 from jurist.engine.store import RunRecord, Store
-from jurist.judge import Judge
-from jurist.strategies.jury import Jury
+from jurist.judge import JudgeLike
 from jurist.types import Item, Judgment, Verdict
 
 
@@ -47,12 +46,24 @@ class EngineConfig:
 
 
 class RunResult(BaseModel):
-    """A finished (or interrupted) run: its record, its judgments in input order, its totals."""
+    """A finished (or interrupted) run, however it ran (this process, Ray, a cascade): its record, its
+    judgments in input order, its totals, the input rows that could not be read, and what a judge with
+    its own accounting adds (``judge_report``: a cascade's stages and review queue)."""
 
     run: RunRecord
     judgments: list[Judgment]
     stats: dict[str, Any]
     input_errors: list[str] = []
+    judge_report: Any = None
+
+    @property
+    def failure(self) -> str | None:
+        """Why nothing useful came out: no items, or every judgment failed (the first reason); else None."""
+        if not self.judgments:
+            return "no items were judged" + (f" ({self.input_errors[0]})" if self.input_errors else "")
+        if all(j.verdict.status == "failed" for j in self.judgments):
+            return f"every judgment failed; the first: {self.judgments[0].verdict.error}"
+        return None
 
     def summary(self) -> Any:
         """Counts, mean score or win rate, and agreement with labels, each with a 95% CI."""
@@ -94,12 +105,12 @@ class Engine:
     pass ``Store("runs.db")`` to keep judgments and never pay twice across runs.
     """
 
-    def __init__(self, judge: Judge | Jury, store: Store | None = None, config: EngineConfig | None = None):
+    def __init__(self, judge: JudgeLike, store: Store | None = None, config: EngineConfig | None = None):
         self.judge = judge
         self.store = store or Store(":memory:")
         self.config = config or EngineConfig()
 
-    def _wrapped_judge(self, stats: CallStats) -> Judge | Jury:
+    def _wrapped_judge(self, stats: CallStats) -> JudgeLike:
         def wrap(inner: Backend) -> Backend:
             backend: Backend = ConcurrencyLimitedBackend(inner, self.config.concurrency)
             if self.config.requests_per_minute or self.config.tokens_per_minute:
@@ -107,7 +118,7 @@ class Engine:
             backend = RetryingBackend(backend, stats, max_attempts=self.config.max_attempts)
             return CachedBackend(backend, self.store, stats)
 
-        # A jury wraps each member's backend: every member gets the cache, retries and limits.
+        # A jury or a cascade wraps each member's backend: every member gets the cache, retries and limits.
         return self.judge.wrapped(wrap)
 
     def run(self, items: Iterable[Item], **kwargs: Any) -> RunResult:
@@ -126,8 +137,8 @@ class Engine:
 
     async def arun(self, items: Iterable[Item], *, name: str | None = None, resume: str | None = None,
                    total: int | None = None, command: str | None = None,
-                   info: dict[str, Any] | None = None) -> RunResult:
-        """Judge every item; ``resume`` (a run id or name) continues that run."""
+                   info: dict[str, Any] | None = None, plan: dict[str, Any] | None = None) -> RunResult:
+        """Judge every item; ``resume`` (a run id or name) continues that run. ``plan`` is stored with the run."""
         if resume is not None:
             run = self.store.find_run(resume)
             if run is None:
@@ -136,7 +147,7 @@ class Engine:
                 raise ValueError(f"run {run.id} was made by a different judge ({run.judge}); start a new run instead")
         else:
             run = self.store.start_run(self.judge.identity, name=name, command=command,
-                                       info={"versions": package_versions(), **(info or {})})
+                                       info={"versions": package_versions(), **(info or {})}, plan=plan)
         # A new run has no judgments yet: nothing to read back, and its judgments are kept as they are made.
         done: set[str] = set()
         if resume is not None:
@@ -215,3 +226,24 @@ class Engine:
             earlier = previous.get(key)
             spent[key] = value + earlier if isinstance(value, (int, float)) and isinstance(earlier, (int, float)) else value
         return {**totals, "skipped": skipped, **spent}
+
+
+def run_judge(judge: JudgeLike, items: Iterable[Item], *, store: Store | str | None = None,
+              config: EngineConfig | None = None, name: str | None = None, resume: str | None = None,
+              command: str | None = None, plan: dict[str, Any] | None = None) -> RunResult:
+    """Run any judge over items with the engine: the one place a run is made, kept and settled.
+
+    A judge with its own accounting (a cascade: its review queue, its stages) settles the
+    judgments after the run through its ``settle`` method, in the same store.
+    """
+    the_store = store if isinstance(store, Store) else Store(store or ":memory:")
+    settle = getattr(judge, "settle", None)
+    if settle is not None:  # it needs the items again afterwards; otherwise they stream through once
+        items = list(items)
+    result = Engine(judge, the_store, config).run(items, name=name, resume=resume, command=command, plan=plan)
+    if settle is not None:
+        by_id = {item.id: item for item in items}
+        judgments, report = settle(result.judgments, by_id, the_store, result.run.id, result.stats)
+        the_store.commit()
+        result = result.model_copy(update={"judgments": judgments, "judge_report": report})
+    return result

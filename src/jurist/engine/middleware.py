@@ -28,6 +28,13 @@ class CallStats:
     completion_tokens: int = 0
     cached_prompt_tokens: int = 0
     errors: dict[str, int] = field(default_factory=dict)
+    by_backend: dict[str, dict[str, int]] = field(default_factory=dict)  # spec -> model_calls, cache_hits
+
+    def count(self, spec: str, what: str) -> None:
+        """One model call or cache hit, in the totals and in ``spec``'s own (a jury's or cascade's members)."""
+        setattr(self, what, getattr(self, what) + 1)
+        mine = self.by_backend.setdefault(spec, {"model_calls": 0, "cache_hits": 0})
+        mine[what] += 1
 
     def as_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
@@ -49,12 +56,12 @@ class CachedBackend(WrappingBackend):
         cached = self.store.get_completion(key)
         item_calls = ITEM_CALLS.get()
         if cached is not None:
-            self.stats.cache_hits += 1
+            self.stats.count(self.spec, "cache_hits")
             if item_calls is not None:
                 item_calls[1] += 1
             return cached
         completion = await self.inner.complete(request)
-        self.stats.model_calls += 1
+        self.stats.count(self.spec, "model_calls")
         if item_calls is not None:
             item_calls[0] += 1
         self.stats.prompt_tokens += completion.usage.prompt_tokens
@@ -62,7 +69,6 @@ class CachedBackend(WrappingBackend):
         self.stats.cached_prompt_tokens += completion.usage.cached_prompt_tokens
         self.store.put_completion(key, self.spec, request, completion)
         return completion
-
 
 
 class RetryingBackend(WrappingBackend):

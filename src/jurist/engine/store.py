@@ -39,7 +39,8 @@ CREATE TABLE IF NOT EXISTS runs (
     status TEXT NOT NULL,
     judge TEXT NOT NULL,
     info TEXT NOT NULL,
-    totals TEXT NOT NULL
+    totals TEXT NOT NULL,
+    plan TEXT
 );
 CREATE TABLE IF NOT EXISTS judgments (
     run_id TEXT NOT NULL REFERENCES runs(id),
@@ -75,9 +76,16 @@ class StoreError(ValueError):
     ambiguous; the message names the file."""
 
 
+# Columns added after a store's first release: a store made before gets them when opened (old rows: NULL).
+MIGRATIONS = (("runs", "plan", "TEXT"),)
+
+
 def completion_key(backend_spec: str, request: CompletionRequest) -> str:
     payload = json.dumps({"backend": backend_spec, "request": request.model_dump(mode="json")}, sort_keys=True)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+RUN_COLUMNS = "id, name, command, created, finished, status, judge, info, totals, plan"
 
 
 class RunRecord(BaseModel):
@@ -92,6 +100,7 @@ class RunRecord(BaseModel):
     judge: dict[str, Any]
     info: dict[str, Any] = Field(default_factory=dict)
     totals: dict[str, Any] = Field(default_factory=dict)
+    plan: dict[str, Any] | None = None  # the plan that made the run (``jurist run`` runs it again); None before plans
 
 
 class Store:
@@ -120,6 +129,7 @@ class Store:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
+            self._migrate()
         self._lock = threading.RLock()
         self._pending = 0
         self._last_commit = time.monotonic()
@@ -147,6 +157,12 @@ class Store:
         if tables and not tables & set(_COLUMNS):
             raise StoreError(f"{self.path}: not a jurist store (an SQLite file with the tables "
                              f"{', '.join(sorted(tables)[:5])})")
+
+    def _migrate(self) -> None:
+        for table, column, kind in MIGRATIONS:
+            present = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            if column not in present:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     # -- transactions -------------------------------------------------------------------
 
@@ -188,13 +204,16 @@ class Store:
     # -- runs and judgments -------------------------------------------------------------
 
     def start_run(self, judge: dict[str, Any], name: str | None = None, command: str | None = None,
-                  info: dict[str, Any] | None = None) -> RunRecord:
-        run = RunRecord(id=uuid.uuid4().hex[:12], name=name, command=command, created=time.time(), status="running",
-                        judge=judge, info=info or {})
+                  info: dict[str, Any] | None = None, plan: dict[str, Any] | None = None,
+                  run_id: str | None = None) -> RunRecord:
+        run = RunRecord(id=run_id or uuid.uuid4().hex[:12], name=name, command=command, created=time.time(), status="running",
+                        judge=judge, info=info or {}, plan=plan)
         with self._lock:
-            self._db.execute("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            self._db.execute("INSERT INTO runs (id, name, command, created, finished, status, judge, info, totals, "
+                             "plan) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                              (run.id, run.name, run.command, run.created, None, run.status, json.dumps(run.judge),
-                              json.dumps(run.info), json.dumps(run.totals)))
+                              json.dumps(run.info), json.dumps(run.totals),
+                              json.dumps(plan) if plan is not None else None))
             self.commit()
         return run
 
@@ -225,11 +244,11 @@ class Store:
         if not ref:
             return None
         with self._lock, self._errors("cannot read"):
-            row = (self._db.execute("SELECT * FROM runs WHERE id = ?", (ref,)).fetchone()
-                   or self._db.execute("SELECT * FROM runs WHERE name = ? ORDER BY created DESC LIMIT 1",
+            row = (self._db.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ?", (ref,)).fetchone()
+                   or self._db.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE name = ? ORDER BY created DESC LIMIT 1",
                                        (ref,)).fetchone())
             prefixed = [] if row else self._db.execute(
-                "SELECT * FROM runs WHERE substr(id, 1, ?) = ? ORDER BY created", (len(ref), ref)).fetchall()
+                f"SELECT {RUN_COLUMNS} FROM runs WHERE substr(id, 1, ?) = ? ORDER BY created", (len(ref), ref)).fetchall()
         if len(prefixed) > 1:
             raise StoreError(f"{self.path}: {ref!r} is the start of several run ids: "
                              f"{', '.join(r[0] for r in prefixed)}")
@@ -238,13 +257,14 @@ class Store:
 
     def runs(self) -> list[RunRecord]:
         with self._lock, self._errors("cannot read"):
-            rows = self._db.execute("SELECT * FROM runs ORDER BY created").fetchall()
+            rows = self._db.execute(f"SELECT {RUN_COLUMNS} FROM runs ORDER BY created").fetchall()
         return [self._run_from_row(row) for row in rows]
 
     @staticmethod
     def _run_from_row(row: tuple[Any, ...]) -> RunRecord:
         return RunRecord(id=row[0], name=row[1], command=row[2], created=row[3], finished=row[4], status=row[5],
-                         judge=json.loads(row[6]), info=json.loads(row[7]), totals=json.loads(row[8]))
+                         judge=json.loads(row[6]), info=json.loads(row[7]), totals=json.loads(row[8]),
+                         plan=json.loads(row[9]) if row[9] is not None else None)
 
     def put_judgment(self, run_id: str, seq: int, judgment: Judgment) -> None:
         with self._lock:

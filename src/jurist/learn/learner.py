@@ -68,7 +68,9 @@ class LlamaFeatures:
         from jurist.backends.models import MODELS, file_sha256
         from jurist.learn.features import LlamaFeatureExtractor
 
-        target = spec.partition(":")[2] or "0.5b"
+        from jurist.backends.specs import parse_spec
+
+        target = parse_spec(spec).embedded_model
         backend = EmbeddedBackend(target)
         self.spec = spec
         # packaged models are checked against this sha256 when assembled; other GGUFs are hashed here
@@ -90,8 +92,13 @@ def make_features(base: str) -> FeatureSource:
         from jurist.learn.encoder import EncoderFeatures
 
         return EncoderFeatures()
-    if base == "local" or base.startswith("local:"):
-        return LlamaFeatures(base)
+    from jurist.backends.specs import parse_spec
+
+    try:
+        if parse_spec(base).scheme.name == "local":
+            return LlamaFeatures(base)
+    except BackendError:
+        pass
     raise ProbeError(f"unknown base {base!r}: use local, local:1.5b, local:PATH.gguf or encoder")
 
 

@@ -286,14 +286,14 @@ def _weights_bytes(path: Path) -> str:
 
 def save_probe(directory: str | Path, card: ProbeCard, model: LinearModel) -> Path:
     """Write ``weights.npz`` and ``card.json`` into ``directory`` (created)."""
-    import jurist
+    from jurist.version import __version__
 
     target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)
     weights = target / "weights.npz"
     np.savez(weights, mean=model.mean, scale=model.scale, coef=model.coef, intercept=np.array([model.intercept]))
     card.weights_sha256 = _weights_bytes(weights)
-    card.jurist_version = getattr(jurist, "__version__", "")
+    card.jurist_version = __version__
     card.created = card.created or datetime.now(timezone.utc).isoformat(timespec="seconds")
     (target / "card.json").write_text(json.dumps(card.model_dump(), indent=2, ensure_ascii=False) + "\n",
                                       encoding="utf-8")

@@ -14,15 +14,13 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from jinja2 import StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
 from jurist.types import Completion, CompletionRequest, Item, Message, Verdict
 
-if TYPE_CHECKING:
-    from jurist.strategies.base import Strategy
 
 # Below this label mass a log-probability verdict is unscored: the judge was more likely to say something
 # other than a label, so renormalising would turn its stray label probability into a confident verdict.
@@ -233,9 +231,6 @@ class Protocol(ABC):
     def identity(self) -> dict[str, Any]:
         """Everything that defines the protocol's behaviour (for cache keys and run records)."""
 
-    def default_strategy(self) -> Strategy | None:
-        """The strategy a Judge uses when none is given (None: the Judge's own default)."""
-        return None
 
     def _set_min_label_mass(self, min_label_mass: float) -> None:
         if not 0.0 <= min_label_mass <= 1.0:

@@ -19,7 +19,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from jurist.media import media_marker
 from jurist.protocols.base import (
@@ -31,8 +31,6 @@ from jurist.protocols.base import (
 )
 from jurist.types import Completion, CompletionRequest, Item, Verdict
 
-if TYPE_CHECKING:
-    from jurist.strategies.base import Strategy
 
 YES, NO = "yes", "no"
 
@@ -130,10 +128,6 @@ class ChecklistProtocol(Protocol):
             **self._mass_identity(),
         }
 
-    def default_strategy(self) -> Strategy:
-        from jurist.strategies.checklist import ChecklistStrategy
-
-        return ChecklistStrategy(self)
 
     def questions_for(self, item: Item) -> list[Question]:
         """The global questions, then the item's own; ValueError when there are none or one repeats."""

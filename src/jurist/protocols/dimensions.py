@@ -196,11 +196,6 @@ class DimensionsProtocol(Protocol):
             **self._mass_identity(),
         }
 
-    def default_strategy(self) -> Any:
-        """Every dimension is judged: a Judge given this protocol alone runs the Dimensions strategy."""
-        from jurist.strategies.dimensions import Dimensions
-
-        return Dimensions(self)
 
     def render(self, item: Item, view: int = 0) -> CompletionRequest:
         return self.protocols[view].render(item)

@@ -69,11 +69,6 @@ class ListwiseProtocol(Protocol):
         return {"protocol": self.name, "version": self.version, "criteria_hash": text_hash(self.criteria),
                 "template_hash": text_hash(self.template), "seed": self.seed, **self._mass_identity()}
 
-    def default_strategy(self) -> Any:
-        """Every item in its N cyclic orders (one order alone is position-biased)."""
-        from jurist.strategies.permutations import Permutations  # the strategy module imports this one
-
-        return Permutations()
 
     @staticmethod
     def labels_for(n: int) -> list[str]:

@@ -23,7 +23,7 @@ verdict reports ``score`` = P(correct), ``top_label`` ``"correct"`` or
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from jurist.media import media_marker
 from jurist.protocols.base import (
@@ -35,8 +35,6 @@ from jurist.protocols.base import (
 )
 from jurist.types import Completion, CompletionRequest, Item, Verdict
 
-if TYPE_CHECKING:
-    from jurist.strategies.base import Strategy
 
 ReferenceMode = Literal["shown", "hidden", "adapted"]
 REFERENCE_MODES: tuple[str, ...] = ("shown", "hidden", "adapted")
@@ -73,12 +71,6 @@ class ReferenceProtocol(Protocol):
                          "max_revision_tokens": self.max_revision_tokens}
         return identity
 
-    def default_strategy(self) -> Strategy | None:
-        if self.mode != "adapted":
-            return None
-        from jurist.strategies.reference import AdaptedReference
-
-        return AdaptedReference()
 
     def _reference(self, item: Item) -> str:
         if item.reference is None or not item.reference.strip():

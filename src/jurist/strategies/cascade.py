@@ -67,7 +67,7 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -75,12 +75,14 @@ import numpy as np
 from pydantic import BaseModel, Field, field_serializer
 from scipy import special, stats
 
+from jurist.backends.specs import default_concurrency
 from jurist.metrics.agreement import judgment_correct
 from jurist.types import Item, Judgment
 
 __all__ = [
     "METHOD",
-    "CascadeRun",
+    "Cascade",
+    "CascadeReport",
     "CascadeSpec",
     "Stage",
     "StageFit",
@@ -274,10 +276,6 @@ class StageStats(BaseModel):
         return self.accepted / self.reached if self.reached else math.nan
 
 
-def _threshold_for(stage: Stage) -> float:
-    return -math.inf if stage.threshold is None else stage.threshold
-
-
 def evaluate_cascade(thresholds: Sequence[float | None], confidence: Sequence[np.ndarray],
                      correct: Sequence[np.ndarray] | None = None) -> dict[str, Any]:
     """Route items through stages with ``thresholds`` (None: accept all) and count what happens.
@@ -345,29 +343,22 @@ def fit_cascade(confidence: Sequence[np.ndarray], correct: Sequence[np.ndarray],
     return thresholds, fits
 
 
-# ---------------------------------------------------------------- running a chain
+# ---------------------------------------------------------------- running a chain: a judge like any other
 
 
-class CascadeRun(BaseModel):
-    """A cascade run: the final judgments (input order), per-stage statistics, the review queue size."""
+class CascadeReport(BaseModel):
+    """What each stage of a cascade run did, and how many items wait for a human."""
 
-    run_id: str
-    judgments: list[Judgment]
     stages: list[StageStats]
     queued: int = 0
     target: float
     risk: float
     guarantee: bool = True
-    input_errors: list[str] = Field(default_factory=list)
 
-    @property
-    def auto(self) -> list[Judgment]:
-        return [j for j in self.judgments if j.metadata.get("cascade", {}).get("decided_by") != HUMAN]
-
-    def rows(self) -> list[tuple[str, str]]:
+    def rows(self, n: int) -> list[tuple[str, str]]:
+        """Per stage: reached, decided, cost; then coverage, the review queue and agreement, for ``n`` items."""
         from jurist.metrics.uncertainty import wilson_interval
 
-        n = len(self.judgments)
         rows = [("items", str(n))]
         for k, s in enumerate(self.stages):
             thr = "accept all" if s.threshold is None else ("no threshold certified: not run" if math.isinf(s.threshold)
@@ -375,11 +366,8 @@ class CascadeRun(BaseModel):
             rows.append((f"stage {k + 1}: {s.judge} ({thr})",
                          f"reached {s.reached}, decided {s.accepted} ({s.accepted / n:.1%} of all)" if n
                          else "reached 0"))
-            cost = (f"{s.prompt_tokens} prompt tokens; {s.model_calls} model calls, {s.cache_hits} cache hits, "
-                    f"{s.wall_s:.1f} s")
-            if s.cost_usd is not None:
-                cost += f", ${s.cost_usd:.4f}"
-            rows.append((f"  cost ({s.judge})", cost))
+            rows.append((f"  cost ({s.judge})", f"{s.prompt_tokens} prompt tokens; {s.model_calls} model calls, "
+                                                f"{s.cache_hits} cache hits"))
             if s.reached:
                 rows.append((f"  escalated by {s.judge}", f"{s.reached - s.accepted} ({(s.reached - s.accepted) / s.reached:.1%})"))
         auto = sum(s.accepted for s in self.stages)
@@ -394,14 +382,142 @@ class CascadeRun(BaseModel):
         return rows
 
 
-def _stage_judge(stage: Stage, protocol: Any, swap: bool) -> Any:
-    from jurist.backends import resolve_backend
+def _stage_judge(stage: Stage, protocol: Any, swap: bool, backends: Mapping[str, Any] | None = None,
+                 options: Mapping[str, Any] | None = None) -> Any:
+    """The Judge of one automatic stage: its backend (a given one, else from the registry), the fitted order."""
+    from jurist.backends.registry import resolve_backend
     from jurist.judge import Judge
-    from jurist.strategies import Single, Swap
+    from jurist.strategies.choice import strategy_for
 
-    backend = resolve_backend(stage.judge, stage.model)
-    strategy = (Swap() if swap else Single()) if protocol.kind == "compare" else Single()
-    return Judge(backend, protocol, strategy)
+    backend = (backends[stage.judge] if backends and stage.judge in backends
+               else resolve_backend(stage.judge, stage.model, **dict(options or {})))
+    return Judge(backend, protocol, strategy_for(protocol, order="swap" if swap else "single"))
+
+
+class Cascade:
+    """A fitted cascade behind the judge interface: each item goes up the chain until a stage is sure.
+
+    Stage ``k`` decides an item when its confidence reaches the stage threshold;
+    a stage that certified no threshold is never run. The verdict is the deciding
+    stage's (or, when none decided, the last one's), with ``metadata["cascade"]``:
+    the deciding stage, every stage's confidence, the thresholds, the tokens each
+    stage spent, and whether the item waits for a human. :meth:`settle` moves that
+    record to the judgment and puts waiting items in the store's review queue.
+    """
+
+    def __init__(self, cascade: CascadeSpec, protocol: Any, *, backends: Mapping[str, Any] | None = None,
+                 options: Mapping[str, Any] | None = None, judges: Sequence[Any | None] | None = None):
+        if protocol.kind != cascade.task:
+            raise ValueError(f"the cascade was fitted for `jurist {cascade.task}`, not `jurist {protocol.kind}`")
+        self.cascade = cascade
+        self.protocol = protocol
+        self.automatic = cascade.automatic
+        self.judges = list(judges) if judges is not None else [
+            None if stage.threshold is not None and math.isinf(stage.threshold)
+            else _stage_judge(stage, protocol, cascade.swap, backends, options) for stage in self.automatic]
+        from jurist.metrics.calibration import calibrator_from_dict
+
+        self.calibrators = [calibrator_from_dict(s.calibration) if s.calibration else None for s in self.automatic]
+
+    @property
+    def members(self) -> list[Any]:
+        """The stage judges that run (a stage without a certified threshold has none)."""
+        return [judge for judge in self.judges if judge is not None]
+
+    @property
+    def spec(self) -> str:
+        return "cascade:" + ">".join(s.judge for s in self.cascade.stages)
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        return {"judge": self.spec, "strategy": "cascade", **self.protocol.identity}
+
+    def wrapped(self, wrap: Any) -> Cascade:
+        return Cascade(self.cascade, self.protocol,
+                       judges=[None if j is None else j.wrapped(wrap) for j in self.judges])
+
+    async def close_connections(self) -> None:
+        for judge in self.judges:
+            if judge is not None:
+                await judge.close_connections()
+
+    async def ajudge(self, item: Item) -> Any:
+        from jurist.types import Verdict
+
+        confidences: list[float | None] = []
+        tokens: list[list[int]] = []
+        last = None
+        for k, (stage, judge) in enumerate(zip(self.automatic, self.judges, strict=True)):
+            if judge is None:  # no certified threshold: it cannot decide anything, so it is not run
+                confidences.append(None)
+                tokens.append([0, 0])
+                continue
+            verdict = await judge.ajudge(item)
+            conf = verdict.confidence if verdict.ok and verdict.confidence is not None else None
+            confidences.append(conf)
+            tokens.append([verdict.usage.prompt_tokens, verdict.usage.completion_tokens])
+            last = verdict
+            if stage.threshold is None or (conf is not None and conf >= stage.threshold):
+                record: dict[str, Any] = {"decided_by": stage.judge, "stage": k + 1, "confidences": confidences,
+                                          "thresholds": [s.threshold for s in self.automatic[: k + 1]],
+                                          "tokens": tokens}
+                if self.calibrators[k] is not None and conf is not None:
+                    record["calibrated_confidence"] = self.calibrators[k].transform(conf)
+                return verdict.model_copy(update={"metadata": {**verdict.metadata, "cascade": record}})
+        reason = ("no automatic judge reached its confidence threshold" if self.cascade.has_human
+                  else "no usable verdict")
+        record = {"decided_by": HUMAN, "pending_review": self.cascade.has_human, "reason": reason,
+                  "confidences": confidences, "thresholds": [s.threshold for s in self.automatic], "tokens": tokens}
+        if last is None:
+            return Verdict(status="failed", kind=self.cascade.task, error=reason,  # type: ignore[arg-type]
+                           metadata={"cascade": record})
+        return last.model_copy(update={"metadata": {**last.metadata, "cascade": record}})
+
+    def settle(self, judgments: list[Judgment], items: Mapping[str, Item], store: Any, run_id: str,
+               stats: Mapping[str, Any]) -> tuple[list[Judgment], CascadeReport]:
+        """Move each verdict's cascade record to its judgment (in ``store`` too), queue the undecided
+        items for review, and count what every stage did."""
+        automatic = self.automatic
+        report = CascadeReport(stages=[StageStats(judge=s.judge, threshold=s.threshold) for s in automatic],
+                               target=self.cascade.target, risk=self.cascade.risk, guarantee=self.cascade.guarantee)
+        by_backend = stats.get("by_backend", {})
+        for st, judge in zip(report.stages, self.judges, strict=True):
+            calls = by_backend.get(judge.spec, {}) if judge is not None else {}
+            st.model_calls, st.cache_hits = calls.get("model_calls", 0), calls.get("cache_hits", 0)
+        settled = []
+        for judgment in judgments:
+            record = judgment.verdict.metadata.get("cascade")
+            if record is not None:  # new: lift it from the verdict to the judgment (stored so once)
+                verdict_meta = {k: v for k, v in judgment.verdict.metadata.items() if k != "cascade"}
+                meta = {**judgment.metadata, "cascade": {k: v for k, v in record.items()
+                                                         if k != "calibrated_confidence"}}
+                if "calibrated_confidence" in record:
+                    meta["calibrated_confidence"] = record["calibrated_confidence"]
+                judgment = judgment.model_copy(update={
+                    "metadata": meta, "verdict": judgment.verdict.model_copy(update={"metadata": verdict_meta})})
+                store.update_judgment(run_id, judgment)
+                item = items.get(judgment.item_id)
+                if record.get("pending_review") and item is not None:
+                    store.enqueue_review(run_id, item, reason=record["reason"],
+                                         confidences={s.judge: c for s, c in zip(automatic, record["confidences"],
+                                                                                 strict=False)})
+            settled.append(judgment)
+            record = judgment.metadata.get("cascade", {})
+            for k, used in enumerate(record.get("tokens", [])):
+                st = report.stages[k]
+                st.reached += 1
+                st.prompt_tokens += used[0]
+                st.completion_tokens += used[1]
+            if record.get("decided_by", HUMAN) == HUMAN:
+                report.queued += bool(record.get("pending_review"))
+                continue
+            st = report.stages[record["stage"] - 1]
+            st.accepted += 1
+            ok = judgment_correct(judgment, judgment.label, tolerance=self.cascade.tolerance)
+            if ok is not None:
+                st.labelled_accepted += 1
+                st.correct_accepted += int(ok)
+        return settled, report
 
 
 def _cost(result: Any = None) -> dict[str, Any]:
@@ -420,119 +536,21 @@ def _cost(result: Any = None) -> dict[str, Any]:
 
 def run_cascade(cascade: CascadeSpec, items: Sequence[Item], *, protocol: Any, store: Any = None,
                 name: str | None = None, command: str | None = None, concurrency: int | None = None,
-                progress: bool | None = False, config: Any = None, backends: dict[str, Any] | None = None,
-                input_errors: Sequence[str] = ()) -> CascadeRun:
-    """Run the chain over ``items``: each stage judges what reached it and keeps what it is confident about.
+                progress: bool | None = False, config: Any = None, backends: Mapping[str, Any] | None = None,
+                input_errors: Sequence[str] = ()) -> Any:
+    """Run the chain over ``items`` with the engine: one run in ``store``, one judgment per item in input
+    order, with ``metadata["cascade"]``; items no judge accepts go to the store's review queue.
+    ``backends`` maps a stage's judge spec to a ready Backend (tests use scripted backends).
+    Returns the :class:`~jurist.engine.RunResult`, its ``cascade`` report filled."""
+    from jurist.engine.executor import EngineConfig, run_judge
 
-    Every stage is an ordinary run in ``store`` (so re-running costs nothing);
-    the cascade itself is a run too, holding one judgment per item in input
-    order, with ``metadata["cascade"]`` = the deciding stage, every stage's
-    confidence and whether the item waits for a human. Items no judge accepts
-    are added to the store's review queue. ``backends`` maps a stage's judge
-    spec to a ready Backend (tests use scripted backends).
-    """
-    from jurist.api import run_judge
-    from jurist.engine import EngineConfig, Store
-    from jurist.judge import Judge
-    from jurist.metrics.calibration import calibrator_from_dict
-    from jurist.strategies import Single, Swap
-
-    the_store = store if isinstance(store, Store) else Store(store) if store else Store(":memory:")
-    if protocol.kind != cascade.task:
-        raise ValueError(f"the cascade was fitted for {cascade.task!r}, not {protocol.kind!r}")
-    chain = ">".join(s.judge for s in cascade.stages)
-    parent = the_store.start_run({"judge": f"cascade:{chain}", "strategy": "cascade", **protocol.identity},
-                                 name=name, command=command,
-                                 info={"cascade": cascade.model_dump(mode="json", exclude={"fitted_on"})})
-    order = {item.id: seq for seq, item in enumerate(items)}
-    remaining = list(items)
-    history: dict[str, list[float | None]] = {item.id: [] for item in items}
-    final: dict[str, Judgment] = {}
-    stage_stats: list[StageStats] = []
-    last_judgment: dict[str, Judgment] = {}
-    automatic = cascade.automatic
-    for k, stage in enumerate(automatic):
-        thr = _threshold_for(stage)
-        st = StageStats(judge=stage.judge, threshold=stage.threshold, reached=len(remaining))
-        if not remaining or (stage.threshold is not None and math.isinf(thr)):
-            # nothing reaches the stage, or it certified no threshold: it cannot decide anything, so it is not run
-            for item in remaining:
-                history[item.id].append(None)
-            stage_stats.append(st)
-            continue
-        if backends and stage.judge in backends:
-            strategy = (Swap() if cascade.swap else Single()) if protocol.kind == "compare" else Single()
-            judge = Judge(backends[stage.judge], protocol, strategy)
-        else:
-            judge = _stage_judge(stage, protocol, cascade.swap)
-        if config is None:
-            local = judge.backend.spec.startswith("local:")
-            stage_config = EngineConfig(concurrency=concurrency or (1 if local else 8), progress=progress)
-        else:
-            stage_config = config
-        result = run_judge(judge, remaining, task=cascade.task, store=the_store, config=stage_config,
-                           name=f"{name or parent.id}/stage{k + 1}:{stage.judge}", command=command)
-        for key, value in _cost(result).items():
-            setattr(st, key, value)
-        calibrator = calibrator_from_dict(stage.calibration) if stage.calibration else None
-        by_id = {j.item_id: j for j in result.judgments}
-        escalate = []
-        for item in remaining:
-            j = by_id.get(item.id)
-            conf = judgment_confidence(j) if j is not None else None
-            history[item.id].append(conf)
-            if j is None:
-                escalate.append(item)
-                continue
-            last_judgment[item.id] = j
-            accept = stage.threshold is None or (conf is not None and conf >= thr)
-            if not accept:
-                escalate.append(item)
-                continue
-            meta = dict(j.metadata)
-            if calibrator is not None and conf is not None:
-                meta["calibrated_confidence"] = calibrator.transform(conf)
-            meta["cascade"] = {"decided_by": stage.judge, "stage": k + 1, "confidences": history[item.id],
-                               "thresholds": [s.threshold for s in automatic[: k + 1]]}
-            final[item.id] = j.model_copy(update={"metadata": meta})
-            st.accepted += 1
-            ok = judgment_correct(j, item.label, tolerance=cascade.tolerance)
-            if ok is not None:
-                st.labelled_accepted += 1
-                st.correct_accepted += int(ok)
-        stage_stats.append(st)
-        remaining = escalate
-    queued = 0
-    for item in remaining:
-        reason = ("no automatic judge reached its confidence threshold" if cascade.has_human
-                  else "no usable verdict")
-        prior = last_judgment.get(item.id)
-        confidences = history[item.id]
-        if cascade.has_human:
-            the_store.enqueue_review(parent.id, item, reason=reason,
-                                     confidences={s.judge: c for s, c in zip(automatic, confidences, strict=False)})
-            queued += 1
-        meta = dict(prior.metadata if prior else item.metadata)
-        meta["cascade"] = {"decided_by": HUMAN, "pending_review": cascade.has_human, "reason": reason,
-                           "confidences": confidences, "thresholds": [s.threshold for s in automatic]}
-        if prior is not None:
-            final[item.id] = prior.model_copy(update={"metadata": meta})
-        else:
-            from jurist.types import Verdict
-
-            final[item.id] = Judgment(item_id=item.id, protocol=protocol.name, judge=f"cascade:{chain}",
-                                      verdict=Verdict(status="failed", kind=cascade.task, error=reason),
-                                      label=item.label, metadata=meta)
-    judgments = sorted(final.values(), key=lambda j: order[j.item_id])
-    for j in judgments:
-        the_store.put_judgment(parent.id, order[j.item_id], j)
-    totals: dict[str, Any] = {"scored": sum(j.verdict.ok for j in judgments), "auto": sum(s.accepted for s in stage_stats),
-                              "queued": queued}
-    for key in ("model_calls", "prompt_tokens", "completion_tokens", "wall_s"):
-        totals[key] = sum(getattr(s, key) for s in stage_stats)
-    the_store.finish_run(parent.id, "finished", totals)
-    return CascadeRun(run_id=parent.id, judgments=judgments, stages=stage_stats, queued=queued, target=cascade.target,
-                      risk=cascade.risk, guarantee=cascade.guarantee, input_errors=list(input_errors))
+    judge = Cascade(cascade, protocol, backends=backends)
+    if config is None:
+        config = EngineConfig(concurrency=concurrency or default_concurrency(s.judge for s in cascade.automatic),
+                              progress=progress)
+    result = run_judge(judge, items, store=store, config=config, name=name, command=command)
+    result.input_errors = list(input_errors)
+    return result
 
 
 # ---------------------------------------------------------------- fitting a chain by running it
@@ -549,11 +567,10 @@ def calibrate_chain(items: Sequence[Item], chain: Sequence[str], *, protocol: An
     names the model for http judges. ``calibration`` (temperature, platt,
     isotonic) additionally fits a calibrator per stage, saved in the file.
     """
-    from jurist.api import run_judge
-    from jurist.engine import EngineConfig, Store
-    from jurist.judge import Judge
+    from jurist.backends.specs import parse_spec
+    from jurist.engine.executor import EngineConfig, run_judge
+    from jurist.engine.store import Store
     from jurist.metrics.calibration import fit_calibrator
-    from jurist.strategies import Single, Swap
 
     specs = [s.strip() for s in chain if s.strip()]
     if not specs:
@@ -576,24 +593,18 @@ def calibrate_chain(items: Sequence[Item], chain: Sequence[str], *, protocol: An
     costs: list[dict[str, Any]] = []
     accepted_total = correct_total = 0
     for k, spec in enumerate(auto_specs):
-        stage = Stage(judge=spec, model=model if spec.startswith(("http://", "https://")) else None)
+        given = backends is not None and spec in backends
+        stage = Stage(judge=spec, model=model if not given and parse_spec(spec).scheme.needs_model else None)
         if not remaining:
             stage.threshold = math.inf
             stage.fit = StageFit(delta=delta)
             stages.append(stage)
             costs.append(_cost())
             continue
-        if backends and spec in backends:
-            strategy = (Swap() if swap else Single()) if protocol.kind == "compare" else Single()
-            judge = Judge(backends[spec], protocol, strategy)
-        else:
-            judge = _stage_judge(stage, protocol, swap)
-        if config is None:
-            local = judge.backend.spec.startswith("local:")
-            stage_config = EngineConfig(concurrency=concurrency or (1 if local else 8), progress=progress)
-        else:
-            stage_config = config
-        result = run_judge(judge, remaining, task=protocol.kind, store=the_store, config=stage_config,
+        judge = _stage_judge(stage, protocol, swap, backends)
+        stage_config = config or EngineConfig(concurrency=concurrency or default_concurrency([spec]),
+                                              progress=progress)
+        result = run_judge(judge, remaining, store=the_store, config=stage_config,
                            name=f"calibrate/stage{k + 1}:{spec}", command=command)
         costs.append(_cost(result))
         by_id = {j.item_id: j for j in result.judgments}
