@@ -122,13 +122,10 @@ def test_only_the_first_reasons_are_kept_but_every_skipped_row_is_counted(tmp_pa
     assert totals["input_skipped"] == 1000 and len(totals["input_errors"]) == 20
 
 
-@pytest.mark.xfail(strict=True, reason="needs one call in jurist.api.run_judge (not this branch's file): "
-                                       "the_store.record_input_errors(result.run.id, errors)")
 def test_a_run_over_a_file_with_bad_rows_counts_them_in_the_store(tmp_path):
-    from jurist import Judge, PairwiseProtocol, ScriptedBackend
-    from jurist.api import run_judge
+    import jurist
+    from jurist import ScriptedBackend
 
-    judge = Judge(ScriptedBackend(lambda request: {"A": 0.9, "B": 0.1}), PairwiseProtocol())
-    run_judge(judge, ten_rows_eight_bad(tmp_path / "pairs.jsonl"), task="compare", store=tmp_path / "r.db",
-              progress=False)
+    jurist.compare(ten_rows_eight_bad(tmp_path / "pairs.jsonl"), judge=ScriptedBackend(lambda request: {"A": 0.9, "B": 0.1}),
+                   store=tmp_path / "r.db", progress=False)
     assert Store(tmp_path / "r.db", create=False).runs()[-1].totals["input_skipped"] == 8

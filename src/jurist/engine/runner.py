@@ -167,6 +167,8 @@ def run(plan: Plan, data: Data, *, store: Store | str | Path | None = None, resu
     result = run_judge(prepared.judge, prepared.items, store=the_store, config=engine_config(plan, prepared.judge),
                        name=plan.outputs.name, resume=resume, command=command, plan=plan.to_data())
     result.input_errors = prepared.input_errors
+    if prepared.input_errors:  # a run over a file whose rows were mostly bad must say so in the store
+        the_store.record_input_errors(result.run.id, prepared.input_errors)
     if plan.calibration:
         result = calibrate(result, plan.calibration, the_store)
     write_outputs(plan, result, prepared.items, data)
@@ -223,6 +225,8 @@ def _run_on_ray(plan: Plan, data: Data, store: Store, command: str | None,
     for seq, judgment in enumerate(result.judgments):
         store.put_judgment(record.id, seq, judgment)
     store.finish_run(record.id, "finished", result.stats)
+    if result.input_errors:
+        store.record_input_errors(record.id, result.input_errors)
     finished = store.find_run(record.id)
     result = result.model_copy(update={"run": finished})
     if plan.calibration:
