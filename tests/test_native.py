@@ -160,6 +160,8 @@ def test_when_every_flag_set_fails_the_error_names_each_and_why():
     message = str(caught.value)
     assert "x86-64-avx2: the child process died with SIGSEGV" in message
     assert "x86-64-baseline: the smoke test exited with status 1" in message
+    assert "flags: -DGGML_NATIVE=OFF -DGGML_SSE42=ON" in message  # the failing flags, set by set
+    assert "features: avx avx2 bmi1 bmi2 f16c fma" in native.describe_cpu(native.detect_cpu(HASWELL, "x86_64"))
 
 
 @pytest.fixture

@@ -135,9 +135,8 @@ def diagnose(smoke: bool = True, checksums: bool = True) -> Diagnosis:
     """Everything ``jurist doctor`` prints; ``smoke=False`` skips the child-process model test."""
     diagnosis = Diagnosis()
     cpu = native.detect_cpu()
-    notable = sorted(f for f in cpu.features if f.startswith(("sse4", "avx", "amx", "fma", "f16c", "bmi", "asimd",
-                                                              "sve", "i8mm")))
-    diagnosis.facts["cpu"] = {"model": cpu.model, "arch": cpu.arch, "features": notable,
+    diagnosis.facts["cpu"] = {"model": cpu.model, "arch": cpu.arch,
+                              "features": native.describe_cpu(cpu).partition("features: ")[2].split(),
                               "fingerprint": cpu.fingerprint}
     if {"amx_tile", "amx_int8"} <= cpu.features:
         diagnosis.add("cpu", "ok", "this CPU reports AMX: jurist builds without AMX kernels (they crashed "

@@ -536,11 +536,16 @@ def ensure_runs_here(model: Path) -> None:
     _checked_here.add(record.name)
 
 
-def failure_message(cpu: Cpu, flag_set: str, cmake_args: Sequence[str], result: SmokeResult) -> str:
+def describe_cpu(cpu: Cpu) -> str:
+    """The CPU and the features that decide which flag sets run on it, for error messages."""
     notable = sorted(f for f in cpu.features if f.startswith(("avx", "amx", "fma", "f16c", "bmi", "sse4", "asimd",
                                                               "sve", "i8mm")))
+    return f"{cpu.model} ({cpu.arch}); features: {' '.join(notable) or 'none reported'}"
+
+
+def failure_message(cpu: Cpu, flag_set: str, cmake_args: Sequence[str], result: SmokeResult) -> str:
     return (f"the embedded judge's native build does not run on this CPU: {result.cause}.\n"
-            f"  CPU: {cpu.model} ({cpu.arch}); features: {' '.join(notable) or 'none reported'}\n"
+            f"  CPU: {describe_cpu(cpu)}\n"
             f"  build: {flag_set}; flags: {' '.join(cmake_args) or 'unknown'}\n"
             "  fix: rebuild with a conservative flag set, e.g. `make install` (it checks each build and falls "
             "back), or `python -m jurist.backends.native install --flag-set x86-64-avx2` (see `jurist doctor`); "
@@ -575,8 +580,9 @@ def install_checked(candidates: Sequence[FlagSet], build: Callable[[FlagSet], Pa
                     f"{a.flag_set} failed ({a.result.cause})" for a in attempts[:-1]))
             return flags, attempts
         log(f"jurist: the {flags.name} build failed its smoke test: {result.cause}; trying the next flag set")
-    tried = "; ".join(f"{a.flag_set}: {a.result.cause}" for a in attempts) or "no flag set runs on this CPU"
-    raise NativeBuildError(f"no build of llama.cpp passed the smoke test here ({tried})")
+    flags_of = {flags.name: " ".join(flags.cmake_args) for flags in candidates}
+    tried = "".join(f"\n  {a.flag_set}: {a.result.cause}\n    flags: {flags_of[a.flag_set]}" for a in attempts)
+    raise NativeBuildError(f"no build of llama.cpp passed the smoke test here:{tried or ' no flag set runs here'}")
 
 
 # -- command line (make install) -------------------------------------------------------------
@@ -664,7 +670,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"jurist: llama.cpp build {chosen.name} passed the smoke test on {cpu.model} "
               f"({detail.get('tokens')} tokens in one batch, {detail.get('batch_tokens_per_s')} tokens/s)")
     except NativeBuildError as error:
-        print(f"jurist: {error}", file=sys.stderr)
+        print(f"jurist: {error}\n  CPU: {describe_cpu(cpu)}\n  the embedded judge cannot run here; judge through a "
+              "server instead (--judge http://HOST/v1), and see `jurist doctor`", file=sys.stderr)
         raise SystemExit(2) from None
     except subprocess.CalledProcessError as error:
         print(f"jurist: {' '.join(map(str, error.cmd[:4]))} ... failed with status {error.returncode}", file=sys.stderr)
