@@ -32,6 +32,15 @@ def _sure(request, judge: int) -> dict[str, float]:
     return {"A": p, "B": 1 - p} if first_good else {"A": 1 - p, "B": p}
 
 
+def _position_biased(request) -> dict[str, float]:
+    """Leans to the first response shown, and on two topics to the wrong one: its orders often disagree."""
+    text = "\n".join(m.text for m in request.messages)
+    first_good = text.find("(good)") < text.find("(bad)")
+    misled = "Australia" in text or "spider" in text
+    p = (0.75 if first_good else 0.55) if not misled else (0.55 if first_good else 0.8)
+    return {"A": p, "B": 1 - p}
+
+
 def pair_items(n: int = 8, sure: list[int] | None = None) -> list[Item]:
     """Pairs with the right answer first in even items, second in odd ones; labels say which is right."""
     sure = sure or [1] * n
@@ -58,3 +67,18 @@ def cascade_store(path: Path, n: int = 8) -> tuple[Store, str]:
     result = run_cascade(spec, items, protocol=PairwiseProtocol(), store=store, name="cascade",
                          config=EngineConfig(concurrency=2, progress=False), backends=backends)
     return store, result.run_id
+
+
+def judge_runs(path: Path, n: int = 16) -> tuple[Store, list[str], dict[str, Item]]:
+    """Pairwise judges over the same ``n`` labelled pairs between two models: a sharp one, one that leans to
+    the first response shown (so its two orders disagree) and is misled on two topics, and the two as a jury."""
+    from jurist.api import compare
+
+    store = Store(path)
+    items = pair_items(n, sure=[1] * n)
+    sharp = ScriptedBackend(lambda r: _sure(r, 1), spec="sharp")
+    biased = ScriptedBackend(_position_biased, spec="biased")
+    ids = [compare(items, judge=sharp, store=store, name="sharp", progress=False).run.id,
+           compare(items, judge=biased, store=store, name="biased", progress=False).run.id,
+           compare(items, jury=[sharp, biased], store=store, name="jury", progress=False).run.id]
+    return store, ids, {item.id: item for item in items}

@@ -22,7 +22,7 @@ def report(
     store: StoreOpt = DEFAULT_STORE,
 ) -> None:
     """Write an HTML report (charts inlined, works offline) of one run, or of several side by side."""
-    from jurist.report.html import write_runs_report
+    from jurist.report.runs import write_runs_report
 
     try:
         the_store = Store(store, create=False)
