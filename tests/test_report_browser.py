@@ -56,6 +56,17 @@ def test_the_report_of_a_cascade_run_takes_texts_from_the_queue(tmp_path):
     assert runner.invoke(cli, ["report", "nope", "--store", str(tmp_path / "runs.db")]).exit_code == 2
 
 
+def test_without_the_report_extra_the_report_says_how_to_get_charts(tmp_path, monkeypatch):
+    from jurist.report import charts
+
+    monkeypatch.setattr(charts, "charts_available", lambda: False)
+    store, run = cascade_store(tmp_path / "runs.db")
+    out = tmp_path / "r.html"
+    assert runner.invoke(cli, ["report", run, "--store", str(tmp_path / "runs.db"), "--out", str(out)]).exit_code == 0
+    html = out.read_text()
+    assert "pip install &#39;jurist[report]&#39;" in html and "figure" not in html and "vegaEmbed" not in html
+
+
 @pytest.mark.browser
 def test_every_chart_renders_in_chromium(runs_report):
     with chromium_page(width=1400, height=1000) as page:

@@ -25,7 +25,9 @@ from jurist.metrics.ranking import comparisons_from_judgments, leaderboard
 from jurist.metrics.uncertainty import Estimate
 from jurist.types import Judgment
 
-__all__ = ["Chart", "ChartRun", "charts_for", "vega_javascript"]
+__all__ = ["Chart", "ChartRun", "charts_available", "charts_for", "vega_javascript"]
+
+MISSING = "charts need the report extra: pip install 'jurist[report]' (Altair and vl-convert, which bundles Vega)"
 
 WIDTH = 260  # of one facet; the page wraps the charts
 
@@ -50,12 +52,17 @@ class Chart:
     note: str = ""
 
 
-@lru_cache(maxsize=1)
 def vega_javascript() -> str:
-    """Vega, Vega-Lite and vega-embed in one script (globals ``vega``, ``vegaLite``, ``vegaEmbed``), ~0.9 MB."""
+    """Vega, Vega-Lite and vega-embed in one script (globals ``vega``, ``vegaLite``, ``vegaEmbed``), ~0.9 MB;
+    empty without the ``report`` extra (the page then has no charts to draw)."""
+    return _bundle() if charts_available() else ""
+
+
+@lru_cache(maxsize=1)
+def _bundle() -> str:
     import vl_convert
 
-    return vl_convert.javascript_bundle()
+    return vl_convert.javascript_bundle()  # ~3 s to assemble: once per process
 
 
 def _spec(chart: Any) -> dict[str, Any]:
@@ -262,7 +269,16 @@ def ranking(runs: Sequence[ChartRun]) -> Chart | None:
     return Chart("leaderboard", "Leaderboard", _spec(chart), note="95% bootstrap intervals; 'humans' ranks by the labels")
 
 
+def charts_available() -> bool:
+    """Whether Altair and vl-convert are installed (the ``report`` extra); without them a report has no charts."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) is not None for name in ("altair", "vl_convert"))
+
+
 def charts_for(runs: Sequence[ChartRun]) -> list[Chart]:
-    """Every chart the runs have data for, in reading order."""
+    """Every chart the runs have data for, in reading order (none without the ``report`` extra)."""
+    if not charts_available():
+        return []
     makers = (distribution, confusion, reliability, order, jury, ranking)
     return [c for c in (make(runs) for make in makers) if c is not None]

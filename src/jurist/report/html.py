@@ -23,7 +23,8 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from jurist.engine.store import RunRecord
-from jurist.report.charts import ChartRun, charts_for, vega_javascript
+from jurist.report import charts
+from jurist.report.charts import MISSING, ChartRun, charts_for, vega_javascript
 from jurist.metrics.summary import compare_summary, score_summary
 from jurist.types import Item, Judgment, Verdict
 
@@ -274,7 +275,7 @@ def render_report(
         summary_rows=summary_rows,
         charts=charts_for([_chart_run(run.name or run.id if run is not None else title, kind, judgments, items,
                                       run)]),
-        vega_js=vega_javascript(),
+        vega_js=vega_javascript(), charts_available=charts.charts_available(), charts_missing=MISSING,
         rows=rows,
         dimension_names=list(dict.fromkeys(name for j in judgments for name in j.verdict.dimensions)),
         show_candidates=bool(items) and any(r.candidates for r in rows),

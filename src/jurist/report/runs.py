@@ -17,7 +17,8 @@ from pathlib import Path
 from jurist.engine.store import RunRecord
 from jurist.metrics.agreement import judgment_correct
 from jurist.metrics.summary import compare_summary, score_summary
-from jurist.report.charts import ChartRun, charts_for, vega_javascript
+from jurist.report import charts
+from jurist.report.charts import MISSING, ChartRun, charts_for, vega_javascript
 from jurist.report.html import _chart_run, _kind, _template, _time, _version, write_html
 from jurist.types import Item, Judgment
 
@@ -105,7 +106,8 @@ def render_runs_report(runs: Sequence[tuple[RunRecord, list[Judgment]]], *, item
                 ("judgments", str(len(js)))] for r, js in runs]
     return _template(TEMPLATE).render(
         title=title, names=names, headers=headers, table=table, charts=charts_for(views),
-        disagreements=disagreements(views, items), vega_js=vega_javascript(), version=_version(),
+        disagreements=disagreements(views, items), vega_js=vega_javascript(), charts_available=charts.charts_available(),
+        charts_missing=MISSING, version=_version(),
         generated=_time(datetime.now(tz=timezone.utc).timestamp()))
 
 
