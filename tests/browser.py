@@ -35,7 +35,8 @@ def chromium_page(width: int = 1280, height: int = 900) -> Iterator[Any]:
             page = browser.new_page(viewport={"width": width, "height": height})
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
-            page.errors = errors  # JavaScript errors, for the tests to assert there were none
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.errors = errors  # JavaScript and console errors (CSP, 404s), for the tests to assert there were none
             yield page
         finally:
             browser.close()

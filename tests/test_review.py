@@ -205,3 +205,33 @@ def test_label_with_the_keyboard_reload_and_read_back(tmp_path):
     rows = [json.loads(line) for line in exported.splitlines()]
     assert [(r["id"], r["label"], r["metadata"]["human_labels"]) for r in rows] == [
         ("q3", "B", ["B", "B"]), ("q4", None, ["A", "B"]), ("q5", "tie", ["tie", "tie"])]
+
+
+def test_score_items_take_the_scale_and_export_numbers(tmp_path):
+    from jurist.types import Item, Judgment, Verdict
+
+    store = Store(tmp_path / "runs.db")
+    run = store.start_run({"judge": "scripted", "protocol": "pointwise", "scale": ["1", "2", "3", "4", "5"]})
+    for i in range(3):
+        item = Item(id=f"s{i}", input=f"question {i}", candidates=[f"answer {i}"])
+        store.put_judgment(run.id, i, Judgment(item_id=item.id, protocol="pointwise", judge="scripted",
+                                               verdict=Verdict(status="scored", kind="score", score=3.2,
+                                                               top_label="3", confidence=0.5,
+                                                               distribution={"3": 0.5, "4": 0.3, "2": 0.2})))
+        store.enqueue_review(run.id, item, reason="low confidence")
+    client = _client(store)
+    csrf = _csrf(client.get("/").text)
+    client.post("/annotator", data={"name": "ann", "csrf": csrf})
+    page = client.get(f"/item/{run.id}/s0").text
+    assert 'data-key="5"' in page and "P(4)" in page and 'class="card candidate"' in page
+    assert client.post("/label", data={"run_id": run.id, "item_id": "s0", "label": "6", "csrf": csrf}).status_code == 400
+    for item, value in (("s0", "4"), ("s1", "2")):
+        client.post("/label", data={"run_id": run.id, "item_id": item, "label": value, "csrf": csrf})
+    golden = tmp_path / "golden.jsonl"
+    golden.write_text(client.get("/export.jsonl").text)
+    loaded = load_items(golden, task="score")
+    assert loaded.ok and [(i.id, i.label, i.response) for i in loaded.items] == [("s0", 4.0, "answer 0"),
+                                                                                ("s1", 2.0, "answer 1")]
+    assert [j.verdict.score for j in read_judgments(golden)] == [3.2, 3.2]
+    result = runner.invoke(cli, ["meta", str(golden)])
+    assert result.exit_code == 0, result.output

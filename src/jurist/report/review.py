@@ -28,6 +28,7 @@ from urllib.parse import quote, urlsplit
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from jinja2 import Environment, StrictUndefined, Template
+from markupsafe import Markup
 
 from jurist.engine.store import ReviewEntry, Store
 from jurist.metrics.agreement import cohen_kappa, krippendorff_alpha
@@ -39,6 +40,9 @@ __all__ = ["create_app", "is_loopback"]
 
 ANNOTATOR_COOKIE = "jurist_annotator"
 TOKEN_COOKIE = "jurist_token"
+# The pages load nothing from anywhere: inline CSS and script only, and no framing (clickjacking).
+CSP = ("default-src 'self'; img-src 'self' data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
+       "frame-ancestors 'none'")
 # Keys for the labels, in label order: A/B/tie by letter, scale points by digit.
 _LETTER_KEYS = {"A": "a", "B": "b", "tie": "t"}
 
@@ -68,7 +72,7 @@ def _shortcuts(options: list[str]) -> list[_Shortcut]:
 def _templates() -> dict[str, Template]:
     env = Environment(autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     folder = resources.files("jurist.report").joinpath("templates")
-    env.globals["style"] = folder.joinpath("review.css").read_text(encoding="utf-8")
+    env.globals["style"] = Markup(folder.joinpath("review.css").read_text(encoding="utf-8"))  # our CSS, not data
     env.filters["pct"] = lambda p: "" if p is None else f"{p:.3f}"
     env.filters["est"] = lambda e: e.format() if isinstance(e, Estimate) else str(e)
     env.filters["q"] = lambda s: quote(str(s), safe="")
@@ -115,8 +119,7 @@ def create_app(store: Store, *, token: str | None = None, title: str = "jurist r
         template = templates[name]
         html = template.render(title=title, csrf=csrf, annotator=request.cookies.get(ANNOTATOR_COOKIE, ""),
                                **context)
-        return HTMLResponse(html, headers={"Content-Security-Policy": "default-src 'self'; style-src 'unsafe-inline'; "
-                                           "script-src 'unsafe-inline'; frame-ancestors 'none'"})
+        return HTMLResponse(html, headers={"Content-Security-Policy": CSP})
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Any) -> Response:
