@@ -273,6 +273,13 @@ class Store:
         for row in rows:
             yield Judgment.model_validate_json(row[0])
 
+    def judgment(self, run_id: str, item_id: str) -> Judgment | None:
+        """One stored judgment (None when the run has none for the item)."""
+        with self._lock, self._errors("cannot read"):
+            row = self._db.execute("SELECT judgment FROM judgments WHERE run_id = ? AND item_id = ?",
+                                   (run_id, item_id)).fetchone()
+        return Judgment.model_validate_json(row[0]) if row else None
+
     def update_judgment(self, run_id: str, judgment: Judgment) -> None:
         """Replace the stored judgment of ``judgment.item_id`` in a run (its position is kept)."""
         with self._lock:

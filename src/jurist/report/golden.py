@@ -22,7 +22,7 @@ from typing import Any
 from jurist.engine.store import ReviewEntry, ReviewLabel, Store
 from jurist.io import write_jsonl
 from jurist.metrics.meta import _majority
-from jurist.types import Judgment, Verdict
+from jurist.types import Verdict
 
 __all__ = ["golden_rows", "label_options", "task_of", "write_golden"]
 
@@ -53,18 +53,15 @@ def golden_rows(store: Store, run_id: str | None = None) -> list[dict[str, Any]]
     labels: dict[tuple[str, str], list[ReviewLabel]] = defaultdict(list)
     for label in store.review_labels(run_id):
         labels[(label.run_id, label.item_id)].append(label)
-    verdicts: dict[str, dict[str, Judgment]] = {}
     rows = []
     for entry in store.review_queue(run_id, status=None):
         given = labels.get((entry.run_id, entry.item_id))
         if not given:
             continue
         task = task_of(entry)
-        if entry.run_id not in verdicts:
-            verdicts[entry.run_id] = {j.item_id: j for j in store.judgments(entry.run_id)}
         item = entry.item
         humans = [_value(g.label, task) for g in given]
-        judged = verdicts[entry.run_id].get(item.id)
+        judged = store.judgment(entry.run_id, item.id)
         verdict = judged.verdict if judged is not None else Verdict(status="failed", kind=task, error=entry.reason)
         responses = ({"response_a": item.candidates[0], "response_b": item.candidates[1]} if task == "compare"
                      else {"response": item.candidates[0]})

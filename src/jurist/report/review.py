@@ -34,7 +34,6 @@ from jurist.engine.store import ReviewEntry, Store
 from jurist.metrics.agreement import cohen_kappa, krippendorff_alpha
 from jurist.metrics.uncertainty import Estimate
 from jurist.report.golden import golden_rows, label_options, task_of
-from jurist.types import Judgment
 
 __all__ = ["create_app", "is_loopback"]
 
@@ -195,7 +194,7 @@ def create_app(store: Store, *, token: str | None = None, title: str = "jurist r
             return PlainTextResponse(f"no queued item {item_id!r} in run {run_id!r}", 404)
         at = keys.index((run_id, item_id))
         entry = entries[at]
-        judgment: Judgment | None = next((j for j in store.judgments(run_id) if j.item_id == item_id), None)
+        judgment = store.judgment(run_id, item_id)
         run = store.find_run(run_id)
         scale = run.judge.get("scale") if run is not None else None
         options = label_options(entry, scale if isinstance(scale, list) else None)
