@@ -85,3 +85,22 @@ def test_every_chart_renders_in_chromium(runs_report):
         assert page.locator("#chart-leaderboard svg g.mark-symbol > path").count() >= 4
         assert not page.errors
         screenshot(page, "report.png")
+
+
+@pytest.mark.browser
+def test_the_single_run_report_of_compare_draws_its_charts(tmp_path):
+    from jurist.report import write_report
+
+    store, ids, items = judge_runs(tmp_path / "runs.db")
+    out = write_report(tmp_path / "one.html", title="biased", judgments=list(store.judgments(ids[1])), items=items,
+                       run=store.find_run(ids[1]))
+    with chromium_page() as page:
+        page.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file:")
+                   else route.abort())
+        page.goto(out.as_uri())
+        page.wait_for_function("document.querySelectorAll('figure.vega[data-rendered]').length === "
+                               "document.querySelectorAll('figure.vega').length")
+        for chart in ("distribution", "confusion", "reliability", "order", "leaderboard"):
+            assert page.locator(f"#chart-{chart} svg g.role-mark > path").count() > 0, chart
+        assert not page.errors
+        screenshot(page, "report-single.png")
