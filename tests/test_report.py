@@ -135,7 +135,8 @@ def test_compare_report(tmp_path: Path, compare_data: tuple[list[Judgment], dict
         assert f"<td>{item_id}</td>" in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<script>alert" not in html
-    assert len(re.findall(r"<script>", html)) == 1  # only the report's own sorting script
+    # the report's own scripts: sorting, the inlined Vega bundle, the chart loader (and JSON specs, never run)
+    assert len(re.findall(r"<script>", html)) == 3
     assert "END-OF-INPUT" in html and "<details class=\"long\">" in html
     assert "alpha answer" in html and "beta answer" in html
     # verdict details
@@ -150,9 +151,10 @@ def test_compare_report(tmp_path: Path, compare_data: tuple[list[Judgment], dict
     for label in ("disagree with label (1)", "unscored + failed (2)", "orders disagree (1)"):
         assert label in html
     assert html.count('<span class="yes">✓</span>') == 2 and html.count('<span class="no">✗</span>') == 1
-    # charts: inline SVG, P(A) histogram and order agreement share
-    assert "svg" in checker.tags and "rect" in checker.tags
-    assert "P(A) over scored verdicts" in html and "orders agreed on 2/3 (66.7%)" in html
+    # charts: Vega-Lite specs drawn by the inlined Vega (tests/test_report_browser.py checks they render)
+    assert 'id="chart-distribution"' in html and "Distribution of P(A)" in html
+    assert 'id="chart-order"' in html and 'id="chart-confusion"' in html and 'id="chart-reliability"' in html
+    assert "vegaEmbed" in html
     # self-contained
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)
     assert "<link" not in html
@@ -179,8 +181,7 @@ def test_score_report(tmp_path: Path, score_data: tuple[list[Judgment], dict[str
     # distribution, score and no match column
     assert "4.250 (top 5)" in html and "5: 0.600" in html
     assert "✓/✗" not in html and "orders disagree" not in html
-    assert "Top label" in html and "Expected score" in html
-    assert checker.tags.count("svg") == 2
+    assert "Distribution of expected score" in html and 'id="chart-confusion"' in html
     assert '<tr class="unscored problem"' in html and '<tr class="failed problem"' in html
 
 
@@ -202,11 +203,11 @@ def test_explicit_rows_without_run_or_items(tmp_path: Path,
 
 def test_overwrite_and_empty(tmp_path: Path) -> None:
     path = tmp_path / "r.html"
-    path.write_text("old")
+    path.write_text("OLD-REPORT-TEXT")
     write_report(path, title="empty", judgments=[], summary_rows=[])
     html = path.read_text(encoding="utf-8")
     _parse(html)
-    assert "old" not in html and "Items <span class=\"muted\">(0)</span>" in html
+    assert "OLD-REPORT-TEXT" not in html and "Items <span class=\"muted\">(0)</span>" in html
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.html"]
 
 

@@ -61,6 +61,15 @@ CREATE TABLE IF NOT EXISTS review_queue (
     label TEXT,
     PRIMARY KEY (run_id, item_id)
 );
+CREATE TABLE IF NOT EXISTS review_labels (
+    run_id TEXT NOT NULL,
+    item_id TEXT NOT NULL,
+    annotator TEXT NOT NULL,
+    label TEXT NOT NULL,
+    note TEXT NOT NULL DEFAULT '',
+    created REAL NOT NULL,
+    PRIMARY KEY (run_id, item_id, annotator)
+);
 """
 
 
@@ -284,6 +293,13 @@ class Store:
         for row in rows:
             yield Judgment.model_validate_json(row[0])
 
+    def judgment(self, run_id: str, item_id: str) -> Judgment | None:
+        """One stored judgment (None when the run has none for the item)."""
+        with self._lock, self._errors("cannot read"):
+            row = self._db.execute("SELECT judgment FROM judgments WHERE run_id = ? AND item_id = ?",
+                                   (run_id, item_id)).fetchone()
+        return Judgment.model_validate_json(row[0]) if row else None
+
     def update_judgment(self, run_id: str, judgment: Judgment) -> None:
         """Replace the stored judgment of ``judgment.item_id`` in a run (its position is kept)."""
         with self._lock:
@@ -326,6 +342,36 @@ class Store:
                 raise KeyError(f"no review entry for item {item_id!r} in run {run_id!r}")
             self.commit()
 
+    def put_review_label(self, run_id: str, item_id: str, annotator: str, label: str | float, note: str = "") -> None:
+        """Record one annotator's label (and note) for a queued item, replacing their earlier one.
+
+        Committed at once, not batched: a label is a person's work and must survive a crash. The queue
+        entry is marked resolved with the latest label, so :meth:`review_queue` callers see it decided.
+        """
+        if not annotator.strip():
+            raise ValueError("an annotator name is required")
+        with self._lock:
+            known = self._db.execute("SELECT 1 FROM review_queue WHERE run_id = ? AND item_id = ?",
+                                     (run_id, item_id)).fetchone()
+            if known is None:
+                raise KeyError(f"no review entry for item {item_id!r} in run {run_id!r}")
+            self._db.execute("INSERT OR REPLACE INTO review_labels VALUES (?, ?, ?, ?, ?, ?)",
+                             (run_id, item_id, annotator.strip(), json.dumps(label), note, time.time()))
+            self._db.execute("UPDATE review_queue SET status = 'resolved', label = ? WHERE run_id = ? AND item_id = ?",
+                             (json.dumps(label), run_id, item_id))
+            self.commit()
+
+    def review_labels(self, run_id: str | None = None) -> list[ReviewLabel]:
+        """Every human label given in the review app (oldest first), optionally of one run."""
+        query, args = "SELECT * FROM review_labels", []
+        if run_id is not None:
+            query += " WHERE run_id = ?"
+            args.append(run_id)
+        with self._lock, self._errors("cannot read"):
+            rows = self._db.execute(query + " ORDER BY created, rowid", args).fetchall()
+        return [ReviewLabel(run_id=r[0], item_id=r[1], annotator=r[2], label=json.loads(r[3]), note=r[4], created=r[5])
+                for r in rows]
+
 
 def _check_file(path: Path, create: bool) -> None:
     """The errors a path can have before SQLite sees it."""
@@ -355,6 +401,17 @@ class ReviewEntry(BaseModel):
     confidences: dict[str, float | None] = Field(default_factory=dict)
     item: Item
     label: str | float | None = None
+
+
+class ReviewLabel(BaseModel):
+    """One annotator's label for one queued item."""
+
+    run_id: str
+    item_id: str
+    annotator: str
+    label: str | float
+    note: str = ""
+    created: float
 
 
 def verdict_counts(verdicts: list[Verdict]) -> dict[str, int]:

@@ -2,8 +2,8 @@
 
 :func:`write_report` renders ``templates/report.html.j2`` with jinja2
 (autoescape on: every string from the data is escaped) into a single file with
-inline CSS, hand-written inline SVG charts and a few lines of optional inline
-JavaScript (row filters and column sorting; the page is complete without it).
+inline CSS, Vega-Lite charts (:mod:`jurist.report.charts`, Vega's JavaScript inlined) and a few lines of
+inline JavaScript for column sorting.
 """
 
 from __future__ import annotations
@@ -20,9 +20,11 @@ from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, StrictUndefined
+from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from jurist.engine.store import RunRecord
+from jurist.report import charts
+from jurist.report.charts import MISSING, ChartRun, charts_for, vega_javascript
 from jurist.metrics.summary import compare_summary, score_summary
 from jurist.types import Item, Judgment, Verdict
 
@@ -50,91 +52,11 @@ _TOTALS = [
 ]
 
 
-# ---------------------------------------------------------------- charts
-
-
-@dataclass
-class Bar:
-    x: float
-    y: float
-    w: float
-    h: float
-    count: int
-    tip: str
-    cls: str = ""
-
-
-@dataclass
-class Chart:
-    """Geometry of a simple vertical bar chart, drawn by the template as inline SVG."""
-
-    title: str
-    bars: list[Bar]
-    ticks: list[tuple[float, str]]  # (x, text) under the x axis
-    ymax: int
-    width: int = 360
-    height: int = 180
-    left: int = 34
-    bottom: int = 22
-    top: int = 10
-    note: str = ""
-
-    @property
-    def plot_h(self) -> int:
-        return self.height - self.top - self.bottom
-
-    @property
-    def plot_w(self) -> int:
-        return self.width - self.left - 8
+# ---------------------------------------------------------------- rows
 
 
 def _fmt_num(x: float) -> str:
     return f"{x:.0f}" if float(x).is_integer() else f"{x:.2f}".rstrip("0").rstrip(".")
-
-
-def _bar_chart(title: str, labels: Sequence[str], counts: Sequence[int], tips: Sequence[str],
-               note: str = "") -> Chart:
-    chart = Chart(title=title, bars=[], ticks=[], ymax=max([1, *counts]), note=note)
-    n = max(1, len(labels))
-    slot = chart.plot_w / n
-    gap = min(6.0, slot * 0.15)
-    for i, (label, count, tip) in enumerate(zip(labels, counts, tips, strict=True)):
-        h = chart.plot_h * count / chart.ymax
-        x = chart.left + i * slot + gap / 2
-        chart.bars.append(Bar(x=round(x, 2), y=round(chart.top + chart.plot_h - h, 2), w=round(slot - gap, 2),
-                              h=round(h, 2), count=count, tip=tip))
-        chart.ticks.append((round(x + (slot - gap) / 2, 2), label))
-    return chart
-
-
-def _histogram(title: str, values: Sequence[float], lo: float, hi: float, bins: int, note: str = "",
-               tick_every: int | None = None) -> Chart:
-    if hi <= lo:
-        lo, hi = lo - 0.5, hi + 0.5
-    width = (hi - lo) / bins
-    counts = [0] * bins
-    for v in values:
-        if v is None or not math.isfinite(v):
-            continue
-        counts[min(bins - 1, max(0, int((v - lo) / width)))] += 1
-    edges = [lo + i * width for i in range(bins + 1)]
-    tips = [f"[{edges[i]:.2f}, {edges[i + 1]:.2f}{']' if i == bins - 1 else ')'}: {c}" for i, c in enumerate(counts)]
-    chart = Chart(title=title, bars=[], ticks=[], ymax=max([1, *counts]), note=note)
-    slot = chart.plot_w / bins
-    for i, (count, tip) in enumerate(zip(counts, tips, strict=True)):
-        h = chart.plot_h * count / chart.ymax
-        x = chart.left + i * slot
-        chart.bars.append(Bar(x=round(x + 0.5, 2), y=round(chart.top + chart.plot_h - h, 2),
-                              w=round(slot - 1, 2), h=round(h, 2), count=count, tip=tip))
-    step = tick_every or max(1, bins // 5)
-    for i in range(0, bins + 1, step):
-        chart.ticks.append((round(chart.left + i * slot, 2), _fmt_num(round(edges[i], 2))))
-    if bins % step:
-        chart.ticks.append((round(chart.left + bins * slot, 2), _fmt_num(round(edges[-1], 2))))
-    return chart
-
-
-# ---------------------------------------------------------------- rows
 
 
 def _preference(value: Any) -> str | None:
@@ -273,54 +195,22 @@ def _version() -> str:
 
 
 @lru_cache(maxsize=1)
-def _template() -> Any:
-    env = Environment(autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    source = resources.files("jurist.report").joinpath("templates").joinpath(TEMPLATE).read_text(encoding="utf-8")
-    return env.from_string(source)
+def _environment() -> Environment:
+    return Environment(loader=PackageLoader("jurist.report", "templates"), autoescape=True,
+                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 
 
-def _charts(kind: str, judgments: Sequence[Judgment], run: RunRecord | None) -> list[Chart]:
-    scored = [j.verdict for j in judgments if j.verdict.ok]
-    if kind == "compare":
-        p_a = [v.p_a for v in scored if v.p_a is not None]
-        agree = [v.orders_agree for v in scored if v.orders_agree is not None]
-        charts = [_histogram("P(A) over scored verdicts", p_a, 0.0, 1.0, 10, note=f"n={len(p_a)}")]
-        prefs = Counter(v.preference for v in scored if v.preference is not None)
-        names = ["A", "B", "tie"]
-        charts.append(_bar_chart("Preferences", names, [prefs[p] for p in names],
-                                 [f"{p}: {prefs[p]}" for p in names]))
-        if agree:
-            k = sum(agree)
-            chart = _bar_chart("Both orders", ["agree", "disagree"], [k, len(agree) - k],
-                               [f"agree: {k}", f"disagree: {len(agree) - k}"],
-                               note=f"orders agreed on {k}/{len(agree)} ({k / len(agree):.1%})")
-            chart.bars[1].cls = "bad"
-            charts.append(chart)
-        return charts
-    tops = Counter(v.top_label for v in scored if v.top_label is not None)
+def _template(name: str = TEMPLATE) -> Any:
+    return _environment().get_template(name)
+
+
+def _chart_run(name: str, kind: str, judgments: Sequence[Judgment], items: dict[str, Item],
+               run: RunRecord | None) -> ChartRun:
+    """The run as the charts see it: labels filled in from the items where the judgments lack them."""
+    filled = [j if j.label is not None or j.item_id not in items or items[j.item_id].label is None
+              else j.model_copy(update={"label": items[j.item_id].label}) for j in judgments]
     scale = [str(s) for s in (run.judge.get("scale") or [])] if run is not None else []
-    labels = list(scale) + sorted((t for t in tops if t not in scale), key=_numeric_key)
-    charts = [_bar_chart("Top label", labels, [tops[t] for t in labels], [f"{t}: {tops[t]}" for t in labels],
-                         note=f"n={sum(tops.values())}")]
-    scores = [v.score for v in scored if v.score is not None]
-    numeric = [x for x in (_numeric_key(lab) for lab in labels) if not x[0]]
-    if numeric:
-        lo, hi = min(x[1] for x in numeric), max(x[1] for x in numeric)
-    elif scores:
-        lo, hi = min(scores), max(scores)
-    else:
-        lo, hi = 0.0, 1.0
-    if scores:
-        lo, hi = min(lo, *scores), max(hi, *scores)
-    span = hi - lo
-    if float(lo).is_integer() and float(hi).is_integer() and 3 <= span <= 10:
-        bins, tick_every = int(span) * 4, 4  # quarter-point bins, a tick on every scale point
-    else:
-        bins, tick_every = (10, 2) if span > 0 else (1, 1)
-    mean = f", mean {sum(scores) / len(scores):.3f}" if scores else ""
-    charts.append(_histogram("Expected score", scores, lo, hi, bins, note=f"n={len(scores)}{mean}",
-                             tick_every=tick_every))
-    return charts
+    return ChartRun(name=name, kind=kind, judgments=filled, scale=scale)
 
 
 def render_report(
@@ -383,7 +273,9 @@ def render_report(
         input_errors=input_errors,
         input_skipped=run.totals.get("input_skipped", 0) if run is not None else 0,
         summary_rows=summary_rows,
-        charts=_charts(kind, judgments, run),
+        charts=charts_for([_chart_run(run.name or run.id if run is not None else title, kind, judgments, items,
+                                      run)]),
+        vega_js=vega_javascript(), charts_available=charts.charts_available(), charts_missing=MISSING,
         rows=rows,
         dimension_names=list(dict.fromkeys(name for j in judgments for name in j.verdict.dimensions)),
         show_candidates=bool(items) and any(r.candidates for r in rows),
@@ -415,6 +307,12 @@ def write_report(
     parent directories are created.
     """
     html = render_report(title=title, judgments=judgments, items=items, run=run, summary_rows=summary_rows)
+    return write_html(path, html)
+
+
+def write_html(path: str | os.PathLike[str], html: str) -> Path:
+    """Write ``html`` to ``path`` atomically (a temporary file in the same directory, then ``os.replace``),
+    readable by all (a report is meant to be shared); parent directories are created."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -423,7 +321,7 @@ def write_report(
             fh.write(html)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a report is meant to be shared
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600
         os.replace(tmp, target)
     except BaseException:
         try:
