@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: install demo test bench clean
 
-$(STAMP): pyproject.toml src/jurist/backends/native.py
+$(STAMP): pyproject.toml src/jurist/backends/native.py scripts/install_browser.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(NATIVE) install --wheels $(WHEELS)  # build (or reuse) and install llama-cpp-python for this CPU
