@@ -66,7 +66,7 @@ def cascade_store(path: Path, n: int = 8) -> tuple[Store, str]:
     items = pair_items(n, sure=[1, 1, 2] + [0] * (n - 3))
     result = run_cascade(spec, items, protocol=PairwiseProtocol(), store=store, name="cascade",
                          config=EngineConfig(concurrency=2, progress=False), backends=backends)
-    return store, result.run_id
+    return store, result.run.id
 
 
 def judge_runs(path: Path, n: int = 16) -> tuple[Store, list[str], dict[str, Item]]:

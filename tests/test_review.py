@@ -119,7 +119,7 @@ def test_the_golden_set_is_read_by_calibrate_learn_and_meta(tmp_path):
     assert loaded.items[0].candidates[1].startswith("Eight.")
     # meta reads them as judgments, against the majority and against each annotator
     judgments = read_judgments(golden)
-    assert judgments[0].verdict.p_a == pytest.approx(0.4) and judgments[0].judge == "j2"
+    assert judgments[0].verdict.p_a == pytest.approx(0.4) and judgments[0].judge == "cascade:j1>j2>human"
     result = runner.invoke(cli, ["meta", str(golden)])
     assert result.exit_code == 0, result.output
     assert "accuracy" in result.output.lower()
