@@ -1,0 +1,1 @@
+"""Judges at work: applications built on verdicts (reward corrections for RL, ...)."""
