@@ -26,10 +26,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from jurist.backends.base import Backend
-from jurist.engine.runner import Prepared, run
+from jurist.apps.online import OnlineJudge
 from jurist.engine.store import Store
 from jurist.plan import Plan, PlanError
 from jurist.protocols.base import Protocol
+from jurist.protocols.pointwise import PointwiseProtocol
 from jurist.types import Item, Judgment, Verdict
 
 Decision = Literal["accept", "reject", "escalate"]
@@ -165,12 +166,10 @@ class Gate:
         if plan.task not in GATE_TASKS:
             raise PlanError(f"`task` {plan.task}: a gate judges one response (task {', '.join(GATE_TASKS)})",
                             ("task",))
-        # the gate returns its decisions: no verdict file, no report, no progress bar per request
-        self.plan = plan.with_values({"outputs.out": None, "outputs.report": None, "engine.progress": False})
-        self.judge = self.plan.build(backends, protocol)
-        self.store = store if isinstance(store, Store) else Store(store or plan.outputs.store or ":memory:")
-        self.min_score = min_score if min_score is not None else default_min_score(self.judge.protocol)
-        decide(Verdict(status="failed", kind="score"), self.judge.protocol, confidence=confidence)  # checks the bar
+        decide(Verdict(status="failed", kind="score"), PointwiseProtocol(), confidence=confidence)  # checks the bar
+        self.online = OnlineJudge(plan, store=store, backends=backends, protocol=protocol)
+        self.plan = self.online.plan
+        self.min_score = min_score if min_score is not None else default_min_score(self.online.protocol)
         self.confidence = confidence
 
     @classmethod
@@ -188,14 +187,12 @@ class Gate:
         return cls(plan, backends=backends, **options)
 
     def judgments(self, items: Sequence[Item]) -> list[Judgment]:
-        """The plan's judgments of ``items`` (one runner call: the engine batches them)."""
-        items = list(items)
-        result = run(self.plan, items, store=self.store, prepared=Prepared(self.plan, self.judge, items))
-        return result.judgments
+        """The plan's judgments of ``items`` (one runner call: the engine runs them concurrently)."""
+        return self.online.judgments(items)
 
     def decide(self, verdict: Verdict, item_id: str = "", min_score: float | None = None,
                confidence: float | None = None) -> GateDecision:
-        return decide(verdict, self.judge.protocol, min_score=self.min_score if min_score is None else min_score,
+        return decide(verdict, self.online.protocol, min_score=self.min_score if min_score is None else min_score,
                       confidence=confidence or self.confidence, item_id=item_id)
 
     def check(self, items: Sequence[Item]) -> list[GateDecision]:
