@@ -120,3 +120,12 @@ def test_compare_service_refuses_gate_and_wrong_counts():
         assert client.post("/v1/judge", json={"candidates": ["a"]}).status_code == 422
         ok = client.post("/v1/judge", json={"input": "q", "candidates": ["a", "b"]}).json()
         assert ok["verdict"]["kind"] == "compare" and ok["verdict"]["preference"] == "tie"  # "A" in both orders
+
+
+def test_cli_refuses_an_open_address_without_a_token():
+    from typer.testing import CliRunner
+
+    from jurist.cli import app
+
+    result = CliRunner().invoke(app, ["serve", "--host", "0.0.0.0", "--judge", "scripted:jurist.testing:hashed_judge"])
+    assert result.exit_code == 2 and "token" in result.output
