@@ -77,3 +77,10 @@ def test_wrong(jurist_judge):
     result = pytester.runpytest_subprocess(*plugin, "--jurist-judge", "scripted:judge_script:judge")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*judged reject, expected accept*score 1.08 < 4*"])
+
+
+def test_the_plugin_bar_is_the_gate_bar():
+    from jurist import pytest_plugin
+    from jurist.apps import gate
+
+    assert pytest_plugin.DEFAULT_CONFIDENCE == gate.DEFAULT_CONFIDENCE

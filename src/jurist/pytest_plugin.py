@@ -16,31 +16,35 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from jurist.apps.gate import DEFAULT_CONFIDENCE, Decision, Gate, GateDecision
-from jurist.backends.base import Backend, BackendError
-from jurist.engine.store import Store
-from jurist.plan import Plan
-from jurist.types import Completion, CompletionRequest
+# Every pytest run in an environment with jurist loads this module: the applications (gate, store) are
+# imported only when a test asks for the fixture.
+if TYPE_CHECKING:
+    from jurist.apps.gate import Decision, Gate, GateDecision
+    from jurist.engine.store import Store
 
 MODES = ("record", "replay")
+DEFAULT_CONFIDENCE = 0.9  # as jurist.apps.gate's (checked by tests/test_pytest_plugin.py)
 
 
-class ReplayOnly(Backend):
+def replay_only(spec: str, store_path: str) -> Any:
     """A backend that never answers: in replay mode every completion must come from the store's cache."""
+    from jurist.backends.base import Backend, BackendError
 
-    def __init__(self, spec: str, store_path: str):
-        self.spec, self.store_path = spec, store_path
+    class ReplayOnly(Backend):
+        async def complete(self, request: Any) -> Any:
+            raise BackendError(f"no recorded verdict for this request in {store_path} (replay mode): "
+                               "run the tests once with --jurist-mode record")
 
-    async def complete(self, request: CompletionRequest) -> Completion:
-        raise BackendError(f"no recorded verdict for this request in {self.store_path} (replay mode): "
-                           "run the tests once with --jurist-mode record")
+    backend = ReplayOnly()
+    backend.spec = spec
+    return backend
 
 
-def assert_judged(decision: GateDecision, expected: Decision = "accept") -> GateDecision:
+def assert_judged(decision: GateDecision, expected: Decision = "accept") -> GateDecision:  # noqa: F821
     """Assert a gate decision, with the verdict's reasons in the message."""
     __tracebackhide__ = True
     if decision.decision != expected:
@@ -63,16 +67,19 @@ class TestJudge:
         self._gates: dict[tuple[Any, ...], Gate] = {}
 
     def gate_for(self, *, rubric: str | None = None, scale: str | None = None,
-                 checklist: Sequence[str] | None = None, reference: str | None = None) -> Gate:
+                 checklist: Sequence[str] | None = None, reference: str | None = None) -> Gate:  # noqa: F821
         key = (rubric, scale, tuple(checklist) if checklist else None, reference)
         if key not in self._gates:
             task = "check" if checklist else "correct" if reference else "score"
             protocol = {"rubric": rubric, "scale": scale, "checklist": list(checklist) if checklist else None,
                         "reference": reference}
+            from jurist.apps.gate import Gate
+            from jurist.plan import Plan
+
             plan = Plan.parse({"task": task, "protocol": {k: v for k, v in protocol.items() if v is not None},
                                "judge": {"spec": self.spec, **({"model": self.model} if self.model else {})}},
                               where="jurist_judge")
-            backends = {self.spec: ReplayOnly(self.spec, self.store.path)} if self.mode == "replay" else None
+            backends = {self.spec: replay_only(self.spec, self.store.path)} if self.mode == "replay" else None
             self._gates[key] = Gate(plan, store=self.store, backends=backends)
         return self._gates[key]
 
@@ -123,6 +130,8 @@ def _setting(config: pytest.Config, name: str) -> str:
 @pytest.fixture(scope="session")
 def jurist_judge(pytestconfig: pytest.Config) -> Any:
     """Gate answers in tests: ``jurist_judge.assert_judged(answer, question, rubric=..., min_score=...)``."""
+    from jurist.engine.store import Store
+
     path = Path(_setting(pytestconfig, "store"))
     if not path.is_absolute():
         path = Path(pytestconfig.rootpath) / path
