@@ -98,3 +98,10 @@ def test_the_processbench_sample_in_the_repository_loads():
     sample = Path(__file__).parents[1] / "examples" / "data" / "processbench_gsm8k_sample.jsonl"
     loaded = load_trajectories(sample)
     assert len(loaded) == 30 and {t.label == -1 for t in loaded} == {True, False}
+
+
+def test_loader_names_a_line_that_is_not_json(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"problem": "p", "steps": ["a"]}\n{oops\n')
+    with pytest.raises(ValueError, match=r"bad.jsonl:2: invalid JSON"):
+        load_trajectories(bad)

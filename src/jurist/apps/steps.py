@@ -86,16 +86,15 @@ def step_text(step: Any) -> str:
 def load_trajectories(path: str | Path, limit: int | None = None) -> list[Trajectory]:
     """Trajectories from JSONL (the format above, which ProcessBench files already have); a bad line is a
     ``ValueError`` naming the file, the line and the field."""
+    from jurist.io import RecordReader
+
     trajectories = []
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):
             if not line.strip():
                 continue
             where = f"{path}:{number}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{where}: not JSON: {error.msg}") from None
+            row = RecordReader.parse_line(line, where)  # JSON objects only, as the item loader reads them
             problem = row.get("problem", row.get("input"))
             if not isinstance(problem, str):
                 raise ValueError(f"{where}: `problem` (or `input`) must be a string")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -13,12 +12,11 @@ from jurist.cli.planning import _opt
 
 
 def _write(path: Path | None, rows: list[dict[str, Any]]) -> None:
-    if path is None:
-        return
-    with open(path, "w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-    out.print(f"results: {path}")
+    if path is not None:
+        from jurist.io import write_jsonl
+
+        write_jsonl(path, rows)
+        out.print(f"results: {path}")
 
 
 def _judge_settings(model: Optional[str]) -> dict[str, Any]:
