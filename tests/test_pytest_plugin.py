@@ -84,3 +84,16 @@ def test_the_plugin_bar_is_the_gate_bar():
     from jurist.apps import gate
 
     assert pytest_plugin.DEFAULT_CONFIDENCE == gate.DEFAULT_CONFIDENCE
+
+
+def test_gates_of_one_session_share_one_backend(tmp_path):
+    from jurist.backends.scripted import ScriptedBackend
+    from jurist.engine.store import Store
+    from jurist.pytest_plugin import TestJudge
+
+    judge = TestJudge("s", Store(tmp_path / "p.db"), "record")
+    judge._backend = ScriptedBackend(lambda r: {"5": 1.0}, spec="s")
+    judge.assert_judged("a", rubric="one", min_score=4)
+    judge.assert_judged("a", rubric="two", min_score=4)
+    assert len(judge._gates) == 2
+    assert {id(g.online.judge.backend) for g in judge._gates.values()} == {id(judge._backend)}

@@ -65,6 +65,7 @@ class TestJudge:
             raise pytest.UsageError(f"--jurist-mode {mode}: use {' or '.join(MODES)}")
         self.spec, self.store, self.mode, self.model = spec, store, mode, model
         self._gates: dict[tuple[Any, ...], Gate] = {}
+        self._backend: Any = replay_only(spec, store.path) if mode == "replay" else None
 
     def gate_for(self, *, rubric: str | None = None, scale: str | None = None,
                  checklist: Sequence[str] | None = None, reference: str | None = None) -> Gate:  # noqa: F821
@@ -79,8 +80,10 @@ class TestJudge:
             plan = Plan.parse({"task": task, "protocol": {k: v for k, v in protocol.items() if v is not None},
                                "judge": {"spec": self.spec, **({"model": self.model} if self.model else {})}},
                               where="jurist_judge")
-            backends = {self.spec: replay_only(self.spec, self.store.path)} if self.mode == "replay" else None
+            backends = {self.spec: self._backend} if self._backend is not None else None
             self._gates[key] = Gate(plan, store=self.store, backends=backends)
+            # every gate after the first judges on the same backend: a local model is loaded once per session
+            self._backend = self._backend or getattr(self._gates[key].online.judge, "backend", None)
         return self._gates[key]
 
     def gate(self, response: str, input: str = "", *, rubric: str | None = None, scale: str | None = None,
