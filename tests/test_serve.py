@@ -5,15 +5,15 @@ from __future__ import annotations
 import concurrent.futures
 import json
 
-import httpx
 import pytest
 
-from jurist.apps.online import OnlineJudge
-from jurist.apps.serve import check_binding, create_app, serving
-from jurist.backends.scripted import ScriptedBackend
-from jurist.plan import Plan
+pytest.importorskip("fastapi")  # the serve extra (in the test extra)
+httpx = pytest.importorskip("httpx")
 
-pytest.importorskip("fastapi")
+from jurist.apps.online import OnlineJudge  # noqa: E402
+from jurist.apps.serve import check_binding, create_app, serving  # noqa: E402
+from jurist.backends.scripted import ScriptedBackend  # noqa: E402
+from jurist.plan import Plan  # noqa: E402
 
 
 def graded(request):
