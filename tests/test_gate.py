@@ -80,3 +80,15 @@ def test_bad_bar_and_task_are_refused():
         Gate.of(scores({"5": 1.0}), confidence=0.3)
     with pytest.raises(PlanError, match="task"):
         Gate(Plan(task="compare"), backends={"local": scores({"A": 1.0})})
+
+
+def test_a_gold_answer_gates_on_p_correct():
+    def graded(request):
+        return {"yes": 0.95, "no": 0.05} if "Paris" in request.messages[-1].text.split("[Response]")[-1] else \
+            {"yes": 0.05, "no": 0.95}
+
+    judge = ScriptedBackend(graded, spec="s")
+    right = gate("Paris", "Capital of France?", judge=judge, reference="Paris")
+    assert right.decision == "accept" and right.p_pass == pytest.approx(0.95) and right.min_score is None
+    wrong = gate("Lyon", "Capital of France?", judge=judge, reference="Paris")
+    assert wrong.decision == "reject"

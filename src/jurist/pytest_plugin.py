@@ -68,12 +68,12 @@ class TestJudge:
         self._backend: Any = replay_only(spec, store.path) if mode == "replay" else None
 
     def gate_for(self, *, rubric: str | None = None, scale: str | None = None,
-                 checklist: Sequence[str] | None = None, reference: str | None = None) -> Gate:  # noqa: F821
-        key = (rubric, scale, tuple(checklist) if checklist else None, reference)
+                 checklist: Sequence[str] | None = None, mode: str | None = None) -> Gate:  # noqa: F821
+        key = (rubric, scale, tuple(checklist) if checklist else None, mode)
         if key not in self._gates:
-            task = "check" if checklist else "correct" if reference else "score"
+            task = "check" if checklist else "correct" if mode else "score"
             protocol = {"rubric": rubric, "scale": scale, "checklist": list(checklist) if checklist else None,
-                        "reference": reference}
+                        "reference": mode}
             from jurist.apps.gate import Gate
             from jurist.plan import Plan
 
@@ -91,7 +91,7 @@ class TestJudge:
              min_score: float | None = None, confidence: float = DEFAULT_CONFIDENCE) -> GateDecision:
         """The gate's decision (``reference``: the gold answer, judged in ``mode`` shown/hidden/adapted)."""
         the_gate = self.gate_for(rubric=rubric, scale=scale, checklist=checklist,
-                                 reference=mode or ("shown" if reference is not None else None))
+                                 mode=mode or ("shown" if reference is not None else None))
         judgment = the_gate.judgments([_item(response, input, reference)])[0]
         self.store.commit()  # recorded even if the test process dies next
         return the_gate.decide(judgment.verdict, min_score=min_score, confidence=confidence)

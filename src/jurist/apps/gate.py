@@ -30,7 +30,6 @@ from jurist.apps.online import OnlineJudge
 from jurist.engine.store import Store
 from jurist.plan import Plan, PlanError
 from jurist.protocols.base import Protocol
-from jurist.protocols.pointwise import PointwiseProtocol
 from jurist.types import Item, Judgment, Verdict
 
 Decision = Literal["accept", "reject", "escalate"]
@@ -126,11 +125,17 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def check_bar(confidence: float) -> float:
+    """A bar below 0.5 would let a response be both accepted and rejected; 1 would accept nothing."""
+    if not 0.5 <= confidence < 1:
+        raise ValueError(f"confidence must be in [0.5, 1), got {confidence}")
+    return confidence
+
+
 def decide(verdict: Verdict, protocol: Protocol, *, min_score: float | None = None,
            confidence: float = DEFAULT_CONFIDENCE, item_id: str = "") -> GateDecision:
     """The gate's decision on one verdict (a pure function: no model call)."""
-    if not 0.5 <= confidence < 1:
-        raise ValueError(f"confidence must be in [0.5, 1), got {confidence}")
+    check_bar(confidence)
     if min_score is None:
         min_score = default_min_score(protocol)
     common = {"item_id": item_id, "bar": confidence, "min_score": min_score, "verdict": verdict,
@@ -166,20 +171,20 @@ class Gate:
         if plan.task not in GATE_TASKS:
             raise PlanError(f"`task` {plan.task}: a gate judges one response (task {', '.join(GATE_TASKS)})",
                             ("task",))
-        decide(Verdict(status="failed", kind="score"), PointwiseProtocol(), confidence=confidence)  # checks the bar
+        self.confidence = check_bar(confidence)
         self.online = OnlineJudge(plan, store=store, backends=backends, protocol=protocol)
         self.plan = self.online.plan
         self.min_score = min_score if min_score is not None else default_min_score(self.online.protocol)
-        self.confidence = confidence
 
     @classmethod
     def of(cls, judge: str | Backend = "local", *, model: str | None = None, rubric: str | None = None,
-           scale: str | None = None, checklist: str | Sequence[Any] | None = None, reference: str | None = None,
-           **options: Any) -> Gate:
-        """A gate from keyword arguments: a rubric (task score), a checklist (check) or a reference mode (correct)."""
-        task = "check" if checklist is not None else "correct" if reference is not None else "score"
-        protocol = {"rubric": rubric, "scale": scale, "checklist": checklist if not isinstance(checklist, Path)
-                    else str(checklist), "reference": reference}
+           scale: str | None = None, checklist: str | Path | Sequence[Any] | None = None,
+           mode: str | None = None, **options: Any) -> Gate:
+        """A gate from keyword arguments: a rubric (task score), a checklist (task check), or how a gold answer
+        is used (``mode`` shown, hidden, adapted: task correct)."""
+        task = "check" if checklist is not None else "correct" if mode is not None else "score"
+        protocol = {"rubric": rubric, "scale": scale, "reference": mode,
+                    "checklist": str(checklist) if isinstance(checklist, Path) else checklist}
         spec = judge.spec if isinstance(judge, Backend) else judge
         plan = Plan.parse({"task": task, "protocol": {k: v for k, v in protocol.items() if v is not None},
                            "judge": {"spec": spec, **({"model": model} if model else {})}}, where="gate")
@@ -209,13 +214,13 @@ def gate(response: str, input: str = "", *, judge: str | Backend = "local", plan
          **settings: Any) -> GateDecision:
     """Accept, reject or escalate one response (see the module docstring).
 
-    ``plan`` gives the whole judge; otherwise ``judge`` with ``rubric``/``scale``,
-    ``checklist`` or ``reference`` (mode) builds one. Builds the judge on every call:
-    keep a :class:`Gate` to gate many responses.
+    ``plan`` gives the whole judge; otherwise ``judge`` with ``rubric``/``scale``, ``checklist``,
+    or ``mode`` (how the gold answer ``reference`` is used: shown, the default with a reference,
+    hidden, adapted) builds one. Builds the judge on every call: keep a :class:`Gate` to gate many responses.
     """
     if plan is not None:
         the_gate = Gate(plan, min_score=min_score, confidence=confidence, **settings)
     else:
-        mode = settings.pop("mode", None)
-        the_gate = Gate.of(judge, min_score=min_score, confidence=confidence, reference=mode, **settings)
+        mode = settings.pop("mode", None) or ("shown" if reference is not None else None)
+        the_gate = Gate.of(judge, min_score=min_score, confidence=confidence, mode=mode, **settings)
     return the_gate(response, input, reference=reference)

@@ -27,7 +27,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from jurist.apps.gate import GATE_TASKS, GateDecision, decide, default_min_score
+from jurist.apps.gate import GATE_TASKS, GateDecision, check_bar, decide, default_min_score
 from jurist.apps.online import OnlineJudge
 from jurist.types import Item, Judgment, Verdict
 
@@ -201,7 +201,7 @@ def create_app(online: OnlineJudge, *, min_score: float | None = None, confidenc
     task = online.plan.task
     protocol = online.protocol
     gate_min = min_score if min_score is not None else default_min_score(protocol) if task in GATE_TASKS else None
-    decide(Verdict(status="failed", kind="score"), protocol, confidence=confidence)  # a bad bar fails at start
+    check_bar(confidence)  # a bad bar fails at start, not on the first request
     batcher = Batcher(online.judgments, max_batch=max_batch)
     numbers = itertools.count()
 
