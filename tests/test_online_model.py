@@ -28,23 +28,30 @@ def backends(embedded):
     return {"local": embedded}
 
 
-def test_gate_prefers_the_answer_and_never_accepts_what_it_cannot_read(embedded):
-    gate = Gate(Plan(task="score"), backends=backends(embedded), min_score=3, confidence=0.6)
+def consistent(decision, bar):
+    """The decision follows from P(pass) and the bar (the 0.5B judge scores an off-topic reply about 3.4 of 5,
+    so no test here relies on where it puts a response, only on the order and the rule)."""
+    expected = "accept" if decision.p_pass >= bar else "reject" if 1 - decision.p_pass >= bar else "escalate"
+    return decision.decision == expected and 0.5 <= decision.confidence <= 1
+
+
+def test_gate_prefers_the_answer_and_decides_by_its_rule(embedded):
+    gate = Gate(Plan(task="score"), backends=backends(embedded), min_score=4, confidence=0.6)
     right, off = gate.check([_item("r", RIGHT), _item("o", OFF_TOPIC)])
     assert right.verdict.method == "logprobs" and off.verdict.method == "logprobs"
-    assert right.p_pass > off.p_pass
-    assert off.decision != "accept"
-    assert right.decision in ("accept", "reject", "escalate") and 0.5 <= right.confidence <= 1
+    assert right.p_pass > off.p_pass and right.score > off.score
+    assert consistent(right, 0.6) and consistent(off, 0.6)
 
 
 def test_service_judges_on_the_embedded_model(embedded):
     online = OnlineJudge(Plan(task="score"), backends=backends(embedded))
-    with serving(create_app(online, min_score=3, confidence=0.6)) as url, httpx.Client(base_url=url,
+    with serving(create_app(online, min_score=4, confidence=0.6)) as url, httpx.Client(base_url=url,
                                                                                          timeout=120) as client:
         verdict = client.post("/v1/judge", json={"input": QUESTION, "response": RIGHT}).json()["verdict"]
         assert verdict["status"] == "scored" and 1 <= verdict["score"] <= 5
         decision = client.post("/v1/gate", json={"input": QUESTION, "response": OFF_TOPIC}).json()
-        assert decision["decision"] != "accept" and decision["verdict"]["status"] == "scored"
+        assert decision["verdict"]["status"] == "scored" and decision["verdict"]["score"] < verdict["score"]
+        assert decision["decision"] in ("accept", "reject", "escalate") and decision["p_pass"] is not None
 
 
 def test_best_of_n_round_robin_picks_the_answer_over_off_topic_replies(embedded):
