@@ -92,3 +92,20 @@ def test_a_gold_answer_gates_on_p_correct():
     assert right.decision == "accept" and right.p_pass == pytest.approx(0.95) and right.min_score is None
     wrong = gate("Lyon", "Capital of France?", judge=judge, reference="Paris")
     assert wrong.decision == "reject"
+
+
+def test_a_calibrated_gate_turns_a_biased_judge_into_decisions():
+    # a judge that always leans "no" (as the 0.5B model does) but says it less firmly for good answers
+    def leaning(request):
+        good = "good" in request.messages[-1].text.split("[Response]")[-1]
+        return {"yes": 0.2, "no": 0.8} if good else {"yes": 0.05, "no": 0.95}
+
+    the_gate = Gate.of(ScriptedBackend(leaning, spec="s"), mode="hidden", confidence=0.8)
+    items = [Item(id=f"i{k}", input="q", candidates=["a good answer" if k % 2 else "a bad answer"])
+             for k in range(20)]
+    assert {d.decision for d in the_gate.check(items)} == {"reject"}  # raw: P(pass) is at most 0.2
+    the_gate.calibrate(items, [k % 2 == 1 for k in range(20)])
+    decisions = the_gate.check(items)
+    assert [d.decision for d in decisions] == ["reject", "accept"] * 10
+    with pytest.raises(ValueError, match="both good and bad"):
+        the_gate.calibrate(items[:1], [True])

@@ -28,6 +28,7 @@ from pydantic import BaseModel, Field
 from jurist.backends.base import Backend
 from jurist.apps.online import OnlineJudge
 from jurist.engine.store import Store
+from jurist.metrics.calibration import Calibrator
 from jurist.plan import Plan, PlanError
 from jurist.protocols.base import Protocol
 from jurist.types import Item, Judgment, Verdict
@@ -133,8 +134,10 @@ def check_bar(confidence: float) -> float:
 
 
 def decide(verdict: Verdict, protocol: Protocol, *, min_score: float | None = None,
-           confidence: float = DEFAULT_CONFIDENCE, item_id: str = "") -> GateDecision:
-    """The gate's decision on one verdict (a pure function: no model call)."""
+           confidence: float = DEFAULT_CONFIDENCE, item_id: str = "",
+           calibrator: Calibrator | None = None) -> GateDecision:
+    """The gate's decision on one verdict (a pure function: no model call). ``calibrator`` maps the judge's
+    P(pass) to the rate at which humans found such responses good (:meth:`Gate.calibrate`)."""
     check_bar(confidence)
     if min_score is None:
         min_score = default_min_score(protocol)
@@ -149,6 +152,8 @@ def decide(verdict: Verdict, protocol: Protocol, *, min_score: float | None = No
     p_pass, reasons = pass_probability(verdict, protocol, min_score)
     if p_pass is None:
         return GateDecision(decision="escalate", reasons=reasons, **common)
+    if calibrator is not None:
+        p_pass = float(calibrator.transform(p_pass))
     if p_pass >= confidence:
         return GateDecision(decision="accept", confidence=p_pass, p_pass=p_pass, reasons=[], **common)
     if 1 - p_pass >= confidence:
@@ -175,6 +180,7 @@ class Gate:
         self.online = OnlineJudge(plan, store=store, backends=backends, protocol=protocol)
         self.plan = self.online.plan
         self.min_score = min_score if min_score is not None else default_min_score(self.online.protocol)
+        self.calibrator: Calibrator | None = None
 
     @classmethod
     def of(cls, judge: str | Backend = "local", *, model: str | None = None, rubric: str | None = None,
@@ -198,7 +204,23 @@ class Gate:
     def decide(self, verdict: Verdict, item_id: str = "", min_score: float | None = None,
                confidence: float | None = None) -> GateDecision:
         return decide(verdict, self.online.protocol, min_score=self.min_score if min_score is None else min_score,
-                      confidence=confidence or self.confidence, item_id=item_id)
+                      confidence=confidence or self.confidence, item_id=item_id, calibrator=self.calibrator)
+
+    def calibrate(self, items: Sequence[Item], good: Sequence[bool], method: str = "platt") -> Calibrator:
+        """Fit how often humans found a response good given the judge's P(pass), on a labelled golden set,
+        and use it from now on (``good[i]``: the human verdict on ``items[i]``). Unusable verdicts are left out."""
+        from jurist.metrics.calibration import fit_calibrator
+
+        pairs = []
+        for judgment, ok in zip(self.judgments(items), good, strict=True):
+            p, _ = pass_probability(judgment.verdict, self.online.protocol, self.min_score) if judgment.verdict.ok \
+                else (None, [])
+            if p is not None:
+                pairs.append((p, bool(ok)))
+        if len({ok for _, ok in pairs}) < 2:
+            raise ValueError("calibrating a gate needs usable verdicts on both good and bad responses")
+        self.calibrator = fit_calibrator(method, [p for p, _ in pairs], [ok for _, ok in pairs])
+        return self.calibrator
 
     def check(self, items: Sequence[Item]) -> list[GateDecision]:
         """One decision per item, in order."""
