@@ -64,6 +64,8 @@ def main() -> None:
     parser.add_argument("--methods", default="pointwise,knockout", help="comma-separated: " + ", ".join(TASK_OF))
     parser.add_argument("--limit", type=int, default=None, help="the first N groups")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--store", default=None, help="keep the completions (a rerun then costs no model call)")
+    parser.add_argument("--verbose", action="store_true", help="one line per question as it is chosen")
     args = parser.parse_args()
     if not args.data.is_file():
         sys.exit(f"{args.data} not found: give --data (MT-Bench human pairs, LLMBar format)")
@@ -75,12 +77,12 @@ def main() -> None:
     random_rate = sum(1 / len(g["candidates"]) for g in data) / n
     longest = sum(max(range(len(g["candidates"])), key=lambda k: len(g["candidates"][k])) == g["best"] for g in data)
     report = {"n": n, "random": random_rate, "longest": wilson_interval(longest, n).model_dump(), "methods": {}}
-    print(f"{'random pick (expected)':28s} {random_rate:.3f}")
-    print(f"{'longest answer':28s} {wilson_interval(longest, n)}")
+    print(f"{'random pick (expected)':28s} {random_rate:.3f}", flush=True)
+    print(f"{'longest answer':28s} {wilson_interval(longest, n)}", flush=True)
     backend = None
     for method in args.methods.split(","):
         plan = Plan.parse({"task": TASK_OF[method], "judge": {"spec": args.judge}})
-        online = OnlineJudge(plan, backends={args.judge: backend} if backend is not None else None)
+        online = OnlineJudge(plan, store=args.store, backends={args.judge: backend} if backend is not None else None)
         backend = getattr(online.judge, "backend", None)  # one model for every method
         selector = Selector(online, method)  # type: ignore[arg-type]
         hits = judgments = calls = failed = 0
@@ -95,6 +97,9 @@ def main() -> None:
             calls += chosen.model_calls
             rows.append({"qid": group["qid"], "n": len(group["candidates"]), "best": group["best"],
                          "winner": chosen.winner, "sure": chosen.sure, "margin": chosen.margin, "status": chosen.status})
+            if args.verbose:
+                print(f"  q{group['qid']} N={len(group['candidates'])} best {group['best']} chose {chosen.winner} "
+                      f"({chosen.status}; so far {hits}/{len(rows)})", flush=True)
         rate = wilson_interval(hits, n)
         wall = time.monotonic() - started
         print(f"{'jurist ' + method:28s} {rate}  judgments {judgments}, model calls {calls}, failed {failed}, "
