@@ -5,6 +5,8 @@ Data path: Plan -> build -> a judge; Item -> Protocol.render -> Backend.complete
 """
 
 from jurist.api import check, compare, correct, rank, run, score
+from jurist.apps.best_of_n import best_of_n
+from jurist.apps.gate import Gate, GateDecision, gate
 from jurist.backends import Backend, BackendError, OpenAICompatibleBackend, ScriptedBackend, resolve_backend
 from jurist.engine import Engine, EngineConfig, RunResult, Store, run_judge
 from jurist.judge import Judge, JudgeLike
@@ -16,8 +18,9 @@ from jurist.version import __version__
 
 
 __all__ = [
-    "Backend", "BackendError", "Completion", "CompletionRequest", "Engine", "EngineConfig", "Item", "Judge",
+    "Backend", "BackendError", "Completion", "CompletionRequest", "Engine", "EngineConfig", "Gate", "GateDecision",
+    "Item", "Judge",
     "JudgeLike", "Judgment", "Message", "OpenAICompatibleBackend", "PairwiseProtocol", "Plan", "PlanError",
     "PointwiseProtocol", "Protocol", "RunResult", "Scale", "ScriptedBackend", "Single", "Store", "Strategy", "Swap",
-    "Usage", "Verdict", "__version__", "check", "compare", "correct", "rank", "resolve_backend", "run", "run_judge", "score",
+    "Usage", "Verdict", "__version__", "best_of_n", "check", "compare", "correct", "gate", "rank", "resolve_backend", "run", "run_judge", "score",
 ]
