@@ -94,7 +94,7 @@ class EmbeddedBackend(Backend):
         """The token ids of the chat prompt, as llama_cpp.server would build them."""
         if any(m.has_images for m in messages):
             raise BackendError(f"{self.spec} reads text only and this request carries images: judge with a model "
-                               "that accepts images (an http judge with --vision), or give the item a caption "
+                               "that accepts images (an http judge with judge.vision set), or give the item a caption "
                                "(images) or transcript (frames) to judge instead")
         result = self._formatter(messages=[{"role": m.role, "content": m.text} for m in messages])
         return self.llm.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)

@@ -549,7 +549,7 @@ def failure_message(cpu: Cpu, flag_set: str, cmake_args: Sequence[str], result: 
             f"  build: {flag_set}; flags: {' '.join(cmake_args) or 'unknown'}\n"
             "  fix: rebuild with a conservative flag set, e.g. `make install` (it checks each build and falls "
             "back), or `python -m jurist.backends.native install --flag-set x86-64-avx2` (see `jurist doctor`); "
-            "or judge through a server with --judge http://HOST/v1")
+            "or judge through a server (judge spec http://HOST/v1)")
 
 
 # -- install and check with fallback ---------------------------------------------------------
@@ -671,7 +671,7 @@ def main(argv: Sequence[str] | None = None) -> None:
               f"({detail.get('tokens')} tokens in one batch, {detail.get('batch_tokens_per_s')} tokens/s)")
     except NativeBuildError as error:
         print(f"jurist: {error}\n  CPU: {describe_cpu(cpu)}\n  the embedded judge cannot run here; judge through a "
-              "server instead (--judge http://HOST/v1), and see `jurist doctor`", file=sys.stderr)
+              "server instead (judge spec http://HOST/v1), and see `jurist doctor`", file=sys.stderr)
         raise SystemExit(2) from None
     except subprocess.CalledProcessError as error:
         print(f"jurist: {' '.join(map(str, error.cmd[:4]))} ... failed with status {error.returncode}", file=sys.stderr)
