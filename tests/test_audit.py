@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from jurist.audits import PROBES, JudgeCard, audit, load_card
+from jurist.audits import MITIGATIONS, PROBES, JudgeCard, audit, load_card
 from jurist.audits.perturb import MASTER_KEYS
 from jurist.audits.probes import cases
 from jurist.backends.base import BackendError
@@ -159,7 +159,7 @@ def test_self_preference_counts_verdicts_that_favour_the_family_against_the_labe
 def test_mitigations_are_measured_on_the_same_items_and_the_best_is_named():
     jury_member = unbiased()
     card = audit(items(), judge=verbose_lover(), probes=["verbosity", "injection_delimited"],
-                 jury_with=[jury_member])
+                 mitigations=list(MITIGATIONS), jury_with=[jury_member])
     verbosity = card.probe("verbosity")
     assert set(verbosity.mitigations) == {"swap", "hardened", "reference", "checklist", "jury"}
     assert verbosity.mitigations["reference"].status == "not_applicable"  # no references in the data
@@ -197,3 +197,29 @@ def test_the_card_round_trips_through_json_and_has_a_schema(tmp_path):
     with pytest.raises(ValueError, match="not a judge card"):
         (tmp_path / "bad.json").write_text(json.dumps({"judge": 1}))
         load_card(tmp_path / "bad.json")
+
+
+# ------------------------------------------------------------------ the command line
+
+
+def test_jurist_audit_writes_a_card_that_meta_shows(tmp_path):
+    from typer.testing import CliRunner
+
+    from jurist.cli import app
+
+    data = tmp_path / "pairs.jsonl"
+    data.write_text("".join(json.dumps({"id": item.id, "input": item.input, "response_a": item.candidates[0],
+                                        "response_b": item.candidates[1], "label": "A"}) + "\n"
+                            for item in items(5)))
+    card, store = tmp_path / "card.json", tmp_path / "runs.db"
+    runner = CliRunner()
+    args = ["audit", str(data), "--judge", "scripted:jurist.testing:hashed_judge", "--probes",
+            "position,verbosity,master_key", "--mitigations", "swap", "--card", str(card), "--store", str(store)]
+    done = runner.invoke(app, args)
+    assert done.exit_code == 0, done.output
+    assert "verbosity" in done.output and load_card(card).n_items == 5
+    shown = runner.invoke(app, ["meta", "audit baseline compare", "--store", str(store), "--card", str(card)])
+    assert shown.exit_code == 0, shown.output
+    assert "judge card" in shown.output and "master_key" in shown.output
+    wrong = runner.invoke(app, [*args[:4], "--probes", "loudness"])
+    assert wrong.exit_code == 2 and "unknown probe 'loudness'" in wrong.output

@@ -4,7 +4,7 @@ Data path: Plan -> build -> a judge; Item -> Protocol.render -> Backend.complete
 -> Verdict -> Strategy -> the runner (local engine or Ray) -> Store -> metrics / report.
 """
 
-from jurist.api import check, compare, correct, rank, run, score
+from jurist.api import audit, check, compare, correct, rank, run, score
 from jurist.backends import Backend, BackendError, OpenAICompatibleBackend, ScriptedBackend, resolve_backend
 from jurist.engine import Engine, EngineConfig, RunResult, Store, run_judge
 from jurist.judge import Judge, JudgeLike
@@ -19,5 +19,5 @@ __all__ = [
     "Backend", "BackendError", "Completion", "CompletionRequest", "Engine", "EngineConfig", "Item", "Judge",
     "JudgeLike", "Judgment", "Message", "OpenAICompatibleBackend", "PairwiseProtocol", "Plan", "PlanError",
     "PointwiseProtocol", "Protocol", "RunResult", "Scale", "ScriptedBackend", "Single", "Store", "Strategy", "Swap",
-    "Usage", "Verdict", "__version__", "check", "compare", "correct", "rank", "resolve_backend", "run", "run_judge", "score",
+    "Usage", "Verdict", "__version__", "audit", "check", "compare", "correct", "rank", "resolve_backend", "run", "run_judge", "score",
 ]

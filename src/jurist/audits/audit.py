@@ -31,6 +31,9 @@ from jurist.plan import Plan, PlanError
 from jurist.types import Item, Judgment
 
 MITIGATIONS: tuple[str, ...] = ("swap", "hardened", "reference", "checklist", "jury")
+# What runs unless asked otherwise: the mitigations any data and any single judge allow at about the baseline's
+# cost (checklist mode costs a judgment per question per response; a jury needs other judges).
+DEFAULT_MITIGATIONS: tuple[str, ...] = ("swap", "hardened", "reference")
 TEMPLATES = Path(__file__).parent / "templates"
 # Checklist mode's questions: what makes a response good, asked of each response alone.
 CHECKLIST = (
@@ -145,8 +148,8 @@ def audit(data: Data, *, judge: str | Backend = "local", model: str | None = Non
     """Audit ``judge`` on ``data`` (compare items: a file read with ``data_options`` preset/fields/label_map/limit,
     or Items) and return its judge card (written to ``card`` as JSON when given).
 
-    ``probes`` (default: all of :data:`~jurist.audits.probes.PROBES`) and ``mitigations`` (default: all of
-    :data:`MITIGATIONS`) select what runs; ``family`` is the model family self-preference looks for
+    ``probes`` (default: all of :data:`~jurist.audits.probes.PROBES`) and ``mitigations`` (default:
+    :data:`DEFAULT_MITIGATIONS`; any of :data:`MITIGATIONS`) select what runs; ``family`` is the model family self-preference looks for
     (default: ``qwen`` for the embedded judges); ``store`` keeps every judgment, so a second audit is free.
     """
     chosen = list(probes or DEFAULT_PROBES)
@@ -168,7 +171,7 @@ def audit(data: Data, *, judge: str | Backend = "local", model: str | None = Non
         family = FAMILIES.get(spec.partition(":")[0])
     the_cases = {name: cases(PROBES[name], items, seed, family) for name in chosen}
     the_store = store if isinstance(store, Store) else Store(store or ":memory:")
-    mitigations = list(MITIGATIONS if mitigations is None else mitigations)
+    mitigations = list(DEFAULT_MITIGATIONS if mitigations is None else mitigations)
     has_references = any(item.reference for item in items)
     measures: dict[str, dict[str, Measure]] = {name: {} for name in chosen}
     costs: dict[str, Cost] = {}
