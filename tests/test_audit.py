@@ -214,12 +214,23 @@ def test_jurist_audit_writes_a_card_that_meta_shows(tmp_path):
     card, store = tmp_path / "card.json", tmp_path / "runs.db"
     runner = CliRunner()
     args = ["audit", str(data), "--judge", "scripted:jurist.testing:hashed_judge", "--probes",
-            "position,verbosity,master_key", "--mitigations", "swap", "--card", str(card), "--store", str(store)]
+            "position,verbosity,master_key", "--mitigations", "swap", "--card", str(card), "--store", str(store),
+            "--html", str(tmp_path / "card.html")]
     done = runner.invoke(app, args)
     assert done.exit_code == 0, done.output
     assert "verbosity" in done.output and load_card(card).n_items == 5
+    assert '<section class="judge-card">' in (tmp_path / "card.html").read_text()
     shown = runner.invoke(app, ["meta", "audit baseline compare", "--store", str(store), "--card", str(card)])
     assert shown.exit_code == 0, shown.output
     assert "judge card" in shown.output and "master_key" in shown.output
     wrong = runner.invoke(app, [*args[:4], "--probes", "loudness"])
     assert wrong.exit_code == 2 and "unknown probe 'loudness'" in wrong.output
+
+
+def test_the_html_section_escapes_what_the_data_wrote():
+    from jurist.report.card import render_card
+
+    card = audit(items(3), judge=verbose_lover(), probes=["verbosity"], mitigations=["swap"])
+    html = render_card(card.model_copy(update={"data": "<script>alert(1)</script>"}))
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "verbosity" in html and "swap" in html

@@ -35,6 +35,7 @@ def audit(
                                                        "in the data's model fields (default qwen for local).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the perturbations (phrasing and position).")] = 0,
     card: Annotated[Optional[Path], typer.Option(help="Write the judge card (JSON) here.")] = None,
+    html: Annotated[Optional[Path], typer.Option(help="Write the judge card as an HTML page here.")] = None,
     field: FieldOpt = None, preset: PresetOpt = None, label_map: LabelMapOpt = None, limit: LimitOpt = None,
     store: StoreOpt = DEFAULT_STORE,
 ) -> None:
@@ -42,8 +43,9 @@ def audit(
     from jurist.audits import audit as run_audit
     from jurist.plan import PlanError
 
-    if card is not None and card.is_dir():
-        fail(f"--card {card}: is a directory; give a file name")
+    for option, path in (("--card", card), ("--html", html)):
+        if path is not None and path.is_dir():
+            fail(f"{option} {path}: is a directory; give a file name")
     try:
         result = run_audit(data, judge=judge, model=model, probes=_split(probes), mitigations=_split(mitigations) or [],
                            jury_with=_split(jury_with) or [], family=family, seed=seed, store=store, card=card,
@@ -54,6 +56,11 @@ def audit(
     show_card(result)
     if card is not None:
         out.print(f"card: {card}")
+    if html is not None:
+        from jurist.report.card import write_card_html
+
+        write_card_html(html, result)
+        out.print(f"html: {html}")
 
 
 def _split(value: str | None) -> list[str] | None:
