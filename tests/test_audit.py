@@ -234,3 +234,13 @@ def test_the_html_section_escapes_what_the_data_wrote():
     html = render_card(card.model_copy(update={"data": "<script>alert(1)</script>"}))
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert "verbosity" in html and "swap" in html
+
+
+def test_an_audit_reads_a_presets_file_and_uses_the_preferred_response_as_the_reference():
+    from pathlib import Path
+
+    data = Path(__file__).parent / "data" / "evalbiasbench.json"  # every label is A (see data/README.md)
+    card = audit(data, judge=unbiased(), preset="evalbiasbench", probes=["position", "master_key"],
+                 mitigations=["swap"])
+    assert card.n_items == 6 and card.probe("master_key").baseline.n == 6
+    assert card.probe("master_key").mitigations["swap"].status == "not_applicable"
