@@ -149,8 +149,9 @@ def audit(data: Data, *, judge: str | Backend = "local", model: str | None = Non
     or Items) and return its judge card (written to ``card`` as JSON when given).
 
     ``probes`` (default: all of :data:`~jurist.audits.probes.PROBES`) and ``mitigations`` (default:
-    :data:`DEFAULT_MITIGATIONS`; any of :data:`MITIGATIONS`) select what runs; ``family`` is the model family self-preference looks for
-    (default: ``qwen`` for the embedded judges); ``store`` keeps every judgment, so a second audit is free.
+    :data:`DEFAULT_MITIGATIONS`; any of :data:`MITIGATIONS`) select what runs; ``family`` is the model family
+    self-preference looks for (default: ``qwen`` for the embedded judges); ``store`` keeps every judgment, so
+    a second audit is free.
     """
     chosen = list(probes or DEFAULT_PROBES)
     unknown = [name for name in chosen if name not in PROBES]
@@ -187,8 +188,10 @@ def audit(data: Data, *, judge: str | Backend = "local", model: str | None = Non
                         measures[name][config.name] = Measure(status="not_applicable", reason=config.why_not)
                 continue
             needed = _unique(case_item for name in names for case in the_cases[name] for case_item in case.items)
-            outcomes, cost = _judge(config, task, needed, the_store, ready or None)
-            costs[config.name if task == "compare" else f"{config.name} (correct)"] = cost
+            outcomes: dict[str, Outcome] = {}
+            if needed:  # no case at all (no provenance in the data): no empty run in the store
+                outcomes, cost = _judge(config, task, needed, the_store, ready or None)
+                costs[config.name if task == "compare" else f"{config.name} (correct)"] = cost
             for name in names:
                 effects = [effect(case, PROBES[name].kind, outcomes) for case in the_cases[name]]
                 measures[name][config.name] = Measure.of(effects, seed)
