@@ -251,3 +251,10 @@ def test_the_documented_schema_is_the_cards_schema():
 
     documented = json.loads((Path(__file__).parent.parent / "docs" / "judge_card.schema.json").read_text())
     assert documented == JudgeCard.model_json_schema()  # regenerate: see docs/audit.md, "The card"
+
+
+def test_self_preference_without_provenance_is_not_applicable_and_judges_nothing():
+    backend = unbiased()
+    card = audit([item.model_copy(update={"metadata": {}}) for item in items(3)], judge=backend,
+                 probes=["self_preference"], mitigations=["swap"])
+    assert card.probe("self_preference").verdict == "not_applicable" and not backend.calls and card.cost == {}
