@@ -1,7 +1,7 @@
 """The judge card of an embedded judge on a small fixed subset of EvalBiasBench, with and without mitigations.
 
-The subset: the 3 shortest items (instruction + both responses, in characters) of each of EvalBiasBench's 6
-bias types, 18 pairs, every gold label "1" (response 1 = A is better). Short items keep a model job to a few
+The subset: the 2 shortest items (instruction + both responses, in characters) of each of EvalBiasBench's 6
+bias types, 12 pairs (``--per-type N`` for more), every gold label "1" (response 1 = A is better). Short items keep a model job to a few
 minutes on 2 cores. The audit runs through the one runner into one store, so running the script again with
 more mitigations pays only for the new configurations (the baseline is answered from the store).
 
@@ -13,7 +13,6 @@ From a fresh clone next to ../shared/datasets (the model lock: other jobs load m
         --mitigations swap,hardened,checklist,reference
 
 It writes the card to benchmarks/results/audit_<judge>.json (``--card`` elsewhere) and prints its table.
-``--per-type`` adds how many items of each bias type there are (the card holds the rates).
 """
 
 from __future__ import annotations
@@ -39,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--judge", default="local")
     parser.add_argument("--data", type=Path, default=DATA)
-    parser.add_argument("--per-type", type=int, default=3)
+    parser.add_argument("--per-type", type=int, default=2)
     parser.add_argument("--probes", default=None, help="comma-separated (default: all)")
     parser.add_argument("--mitigations", default="swap")
     parser.add_argument("--jury-with", default="", help="comma-separated judges for the jury mitigation")
