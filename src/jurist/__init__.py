@@ -4,7 +4,7 @@ Data path: Plan -> build -> a judge; Item -> Protocol.render -> Backend.complete
 -> Verdict -> Strategy -> the runner (local engine or Ray) -> Store -> metrics / report.
 """
 
-from jurist.api import check, compare, correct, rank, run, score
+from jurist.api import audit, check, compare, correct, rank, run, score
 from jurist.apps.best_of_n import best_of_n
 from jurist.apps.gate import Gate, GateDecision, gate
 from jurist.backends import Backend, BackendError, OpenAICompatibleBackend, ScriptedBackend, resolve_backend
@@ -22,5 +22,6 @@ __all__ = [
     "Item", "Judge",
     "JudgeLike", "Judgment", "Message", "OpenAICompatibleBackend", "PairwiseProtocol", "Plan", "PlanError",
     "PointwiseProtocol", "Protocol", "RunResult", "Scale", "ScriptedBackend", "Single", "Store", "Strategy", "Swap",
-    "Usage", "Verdict", "__version__", "best_of_n", "check", "compare", "correct", "gate", "rank", "resolve_backend", "run", "run_judge", "score",
+    "Usage", "Verdict", "__version__", "audit", "best_of_n", "check", "compare", "correct", "gate", "rank",
+    "resolve_backend", "run", "run_judge", "score",
 ]

@@ -1,5 +1,6 @@
 """The Python API, mirroring the CLI: ``jurist.run(plan, data)``, and ``jurist.score(...)``,
-``compare``, ``rank``, ``check``, ``correct``, which build a plan and run it.
+``compare``, ``rank``, ``check``, ``correct``, which build a plan and run it; ``jurist.audit(...)``
+(``jurist.audits.audit``) runs probes and mitigations as plans and returns a judge card.
 
 A judge is a spec string (``"local"``, ``"http://HOST:PORT/v1"`` with ``model``...)
 or a ready Backend object; ``protocol`` replaces the protocol the settings describe.
@@ -14,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from jurist.audits import audit
 from jurist.backends import Backend
 from jurist.engine import RunResult, Store
 from jurist.engine.runner import Data, run as run_plan
@@ -26,6 +28,8 @@ DimensionsSpec = str | Path | DimensionSet | Sequence[Dimension] | Mapping[str, 
 TemplateSource = str | Path
 ExamplesSource = str | Path | Sequence[Example]
 JudgeSource = str | Backend
+
+__all__ = ["audit", "check", "compare", "compare_protocol", "correct", "rank", "run", "score", "score_protocol"]
 
 
 def run(plan: Plan | str | Path | Mapping[str, Any], data: Data, *, store: str | Path | Store | None = None,

@@ -1,6 +1,6 @@
 """The ``jurist`` command line. One module per group of commands; all register on ``common.app``."""
 
-from jurist.cli import apps, check, correct, doctor, judging, jury, learn, online, rank, runs, templates, trust  # noqa: F401  (importing registers the commands)
+from jurist.cli import apps, audit, check, correct, doctor, judging, jury, learn, online, rank, runs, templates, trust  # noqa: F401  (importing registers the commands)
 from jurist.cli import estimate, leaderboard, report, review  # noqa: F401
 from jurist.cli.common import app
 

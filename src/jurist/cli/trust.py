@@ -67,11 +67,15 @@ def meta(
     store: StoreOpt = DEFAULT_STORE,
     dimension: Annotated[Optional[str], typer.Option(help="With rubric dimensions: evaluate this dimension's "
                                                           "verdicts (pair with --labels naming its human score).")] = None,
+    card: Annotated[Optional[Path], typer.Option(help="Also show a judge card (JSON from jurist audit --card).")] = None,
 ) -> None:
     """Trust the judge: agreement with humans (and the human ceiling), calibration, consistency, with 95% CIs."""
     import json as _json
 
     from jurist.metrics.meta import meta_report
+
+    if card is not None:
+        _show_card(card)
 
     judgments = _load_verdicts(verdicts, store)
     if not judgments:
@@ -181,3 +185,13 @@ def calibrate(
         err.print("[yellow]warning:[/yellow] no 'human' stage: the last judge decides every remaining item and no "
                   "agreement is guaranteed")
     out.print(f"cascade: {out_path}  (use with --cascade {out_path})")
+
+
+def _show_card(path: Path) -> None:
+    from jurist.audits import load_card
+    from jurist.cli.audit import show_card
+
+    try:
+        show_card(load_card(path))
+    except ValueError as error:
+        fail(error)

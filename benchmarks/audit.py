@@ -1,0 +1,80 @@
+"""The judge card of an embedded judge on a small fixed subset of EvalBiasBench, with and without mitigations.
+
+The subset: the 2 shortest items (instruction + both responses, in characters) of each of EvalBiasBench's 6
+bias types, 12 pairs (``--per-type N`` for more), every gold label "1" (response 1 = A is better). Short items keep a model job to a few
+minutes on 2 cores. The audit runs through the one runner into one store, so running the script again with
+more mitigations pays only for the new configurations (the baseline is answered from the store).
+
+From a fresh clone next to ../shared/datasets (the model lock: other jobs load models too):
+
+    flock /tmp/jurist-model.lock .venv/bin/python benchmarks/audit.py --judge local --mitigations swap
+    flock /tmp/jurist-model.lock .venv/bin/python benchmarks/audit.py --judge local --mitigations swap,hardened
+    flock /tmp/jurist-model.lock .venv/bin/python benchmarks/audit.py --judge local \\
+        --mitigations swap,hardened,checklist,reference
+
+It writes the card to benchmarks/results/audit_<judge>.json (``--card`` elsewhere) and prints its table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "datasets" / "evalbiasbench" / "biasbench.json"
+
+
+def subset(path: Path, per_type: int) -> dict[str, list[dict]]:
+    """The ``per_type`` shortest items of each bias type (ties broken by position): a fixed, documented subset."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    size = lambda r: len(r["instruction"]) + len(r["response1"]) + len(r["response2"])  # noqa: E731
+    return {bias: sorted(rows, key=size)[:per_type] for bias, rows in data.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--judge", default="local")
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--per-type", type=int, default=2)
+    parser.add_argument("--probes", default=None, help="comma-separated (default: all)")
+    parser.add_argument("--mitigations", default="swap")
+    parser.add_argument("--jury-with", default="", help="comma-separated judges for the jury mitigation")
+    parser.add_argument("--store", default=str(Path.home() / ".cache" / "jurist" / "bench" / "audit.db"))
+    parser.add_argument("--card", default=None)
+    args = parser.parse_args(argv)
+    if not args.data.exists():
+        print(f"{args.data}: not found (this script reads ../shared/datasets next to the repository)",
+              file=sys.stderr)
+        return 2
+    from jurist.audits import audit
+
+    Path(args.store).parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        picked = Path(scratch) / "evalbiasbench_subset.json"
+        picked.write_text(json.dumps(subset(args.data, args.per_type)), encoding="utf-8")
+        card = audit(picked, judge=args.judge, preset="evalbiasbench",
+                     probes=args.probes.split(",") if args.probes else None,
+                     mitigations=[m for m in args.mitigations.split(",") if m],
+                     jury_with=[j for j in args.jury_with.split(",") if j], store=args.store)
+    card = card.model_copy(update={"data": f"EvalBiasBench, {args.per_type} shortest items per bias type "
+                                           f"({card.n_items} pairs)"})
+    out = Path(args.card or ROOT / "benchmarks" / "results" / f"audit_{args.judge.replace(':', '_')}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    card.save(out)
+    print(f"{card.judge} on {card.data}; card: {out}")
+    mitigations = sorted({m for p in card.probes for m in p.mitigations})
+    print("| probe | verdict | baseline | " + " | ".join(mitigations) + " |")
+    print("|---" * (3 + len(mitigations)) + "|")
+    for p in card.probes:
+        cells = [p.mitigations[m].format() if m in p.mitigations else "" for m in mitigations]
+        print(f"| {p.probe} | {p.verdict} | {p.baseline.format()} | " + " | ".join(cells) + " |")
+    print("cost (items, requests, model calls): "
+          + "; ".join(f"{k} {c.items}/{c.requests}/{c.model_calls}" for k, c in card.cost.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
