@@ -217,7 +217,7 @@ def _write_golden(path, items):
 
 def test_cli_learn_then_compare_with_the_probe(tmp_path, monkeypatch):
     source = FakeFeatures()
-    monkeypatch.setattr(learner_module, "make_features", lambda base: source)
+    monkeypatch.setattr(learner_module, "make_features", lambda base, layer=None: source)
     golden, test = tmp_path / "golden.jsonl", tmp_path / "test.jsonl"
     _write_golden(golden, _pairs(60))
     _write_golden(test, _pairs(8, seed=5))
@@ -322,3 +322,49 @@ def test_cli_learn_encoder_judge_on_reference_items(tmp_path):
     no_reference = runner.invoke(app, ["learn", str(EXAMPLES / "summeval_sample.jsonl"), "--base", "encoder",
                                        "--protocol", "score", "--out", str(tmp_path / "x")])
     assert no_reference.exit_code == 2 and "reference" in no_reference.output
+
+
+# -- the layer tap (llama.cpp's eval callback) --------------------------------------------------
+
+def test_a_layer_tap_that_saw_no_tensor_is_an_error_not_zeros():
+    from jurist.backends.base import BackendError
+    from jurist.learn.layers import LayerTap
+
+    tap = LayerTap(n_layer=2, n_embd=4)
+    with tap.armed_for():
+        pass  # no evaluation: nothing was copied
+    with pytest.raises(BackendError, match="no tensor for layers"):
+        tap.collect()
+
+
+@pytest.mark.model
+def test_the_layer_tap_reads_every_layer_and_the_same_last_state():
+    """cb_eval extraction: the last row equals the existing extraction's hidden state, bit for bit."""
+    import numpy as np
+
+    from jurist.backends.embedded import EmbeddedBackend
+    from jurist.io import load_items
+    from jurist.learn.features import LlamaFeatureExtractor
+    from jurist.protocols import PairwiseProtocol
+
+    items = load_items(EXAMPLES / "mt_bench_pairs.jsonl", task="compare").items[:2]
+    requests = [PairwiseProtocol().render(item, view) for item in items for view in (0, 1)]
+    backend = EmbeddedBackend(n_ctx=2048)
+    try:
+        plain = [LlamaFeatureExtractor(backend).extract(r) for r in requests]
+        tapped_extractor = LlamaFeatureExtractor(backend, layers=True)
+        tapped = [tapped_extractor.extract(r) for r in requests]
+        again = tapped_extractor.extract(requests[0])  # after other prompts: the KV-cache reuse changes nothing
+    finally:
+        backend.llm.close()
+    n_layer = int(backend.llm.metadata["qwen2.block_count"])
+    for before, after in zip(plain, tapped):
+        assert after.layers.shape == (n_layer + 1, 896)
+        assert np.array_equal(after.layers[-1], before.hidden)
+        assert np.array_equal(after.hidden, before.hidden)
+        assert after.label_logprobs == before.label_logprobs  # the armed tap does not change the computation
+        assert np.isfinite(after.layers).all()
+        # the residual stream changes from layer to layer (not one row copied everywhere)
+        assert min(float(np.abs(a - b).max()) for a, b in zip(after.layers[:-2], after.layers[1:-1])) > 0
+    assert not np.array_equal(tapped[0].layers[n_layer // 2], tapped[1].layers[n_layer // 2])  # other prompt
+    assert np.array_equal(again.layers, tapped[0].layers)

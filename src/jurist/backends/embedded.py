@@ -68,7 +68,9 @@ class EmbeddedBackend(Backend):
             ensure_runs_here(path)  # a native build this CPU cannot run crashes a child process, not this one
         except NativeBuildError as error:
             raise BackendError(str(error)) from None
-        self.llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, n_batch=chunk, n_ubatch=chunk,
+        # n_threads_batch too: prompts are evaluated in batches, and llama-cpp-python would use every core
+        self.llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, n_threads_batch=n_threads,
+                         n_batch=chunk, n_ubatch=chunk,
                          logits_all=False, seed=seed, verbose=False)
         self.n_ctx = n_ctx
         self.chunk = chunk

@@ -43,6 +43,9 @@ def learn(
     criteria: Annotated[str, typer.Option(help="compare: what makes a response better, or @FILE.")] = DEFAULT_CRITERIA,
     rubric: Annotated[str, typer.Option(help="score: rubric text, or @FILE.")] = DEFAULT_RUBRIC,
     scale: Annotated[str, typer.Option(help="score: 1-5, 1-10, pass/fail, yes/no.")] = "1-5",
+    layer: Annotated[int | None, typer.Option(help="Read this layer's hidden state (0 = first) instead of the "
+                                                     "last one: middle layers of small models often judge better "
+                                                     "(docs/quality.md).")] = None,
     folds: Annotated[int, typer.Option(help="Cross-validation folds for the reported metrics.")] = 5,
     seed: Annotated[int, typer.Option(help="Seed of the fold assignment and the bootstrap.")] = 0,
     field: FieldOpt = None, preset: PresetOpt = None, label_map: LabelMapOpt = None, limit: LimitOpt = None,
@@ -74,7 +77,7 @@ def learn(
         where = f"{missing.source.path}:{missing.source.line}" if missing.source else missing.id
         fail(f"{where}: field 'reference' is missing; the encoder judge compares each response with its reference")
     try:
-        source = make_features(base)
+        source = make_features(base, layer=layer)
         with out.status("reading features from the base model...") as status:
             learned = fit(loaded.items, judging, source, folds=folds, seed=seed,
                           progress=lambda done, total: status.update(f"features {done}/{total}"))

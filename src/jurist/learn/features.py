@@ -12,10 +12,10 @@ into a verdict. Two groups of features come out of the same forward pass:
     The log-probabilities of the request's labels at that position, exactly as
     the prompted embedded judge reads them (``EmbeddedBackend._label_logprobs``).
 
-More layers: llama.cpp returns only the output embedding (``llama_get_embeddings_ith``).
-Intermediate layers would need a graph evaluation callback (``cb_eval``) that copies
-ggml tensors out of every layer; jurist does not do that, so the probe sees the last
-layer only.
+``layers`` (with ``LlamaFeatureExtractor(..., layers=True)``)
+    The residual stream after every layer at the same position, plus the final normed
+    state, read through llama.cpp's graph evaluation callback (``jurist.learn.layers``):
+    shape ``(n_layer + 1, n_embd)``; the last row equals ``hidden``.
 
 How the hidden state is read: embeddings output is switched on
 (``llama_set_embeddings``) only for the last chunk of the prompt, so only that chunk
@@ -28,6 +28,7 @@ does, so the label log-probabilities equal the prompted judge's to the last bit
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -54,6 +55,7 @@ class Features:
     prompt_tokens: int
     seconds: float = 0.0
     extra: dict[str, float] = field(default_factory=dict)
+    layers: np.ndarray | None = None  # (n_layer + 1, n_embd) float32 when extracted with layers=True
 
     def label_vector(self, labels: list[str]) -> np.ndarray:
         """log P(label) for ``labels`` in order, floored at -30 (a label of probability 0 stays finite)."""
@@ -80,10 +82,14 @@ class LlamaFeatureExtractor:
     prompted judge).
     """
 
-    def __init__(self, backend: EmbeddedBackend, max_prompt_tokens: int | None = None):
+    def __init__(self, backend: EmbeddedBackend, max_prompt_tokens: int | None = None, layers: bool = False):
+        from jurist.learn.layers import install_tap
+
         self.backend = backend
         self.max_prompt_tokens = max_prompt_tokens
         self.dimension = int(backend.llm.n_embd())
+        with backend._lock:
+            self.tap = install_tap(backend.llm) if layers else None
 
     @property
     def spec(self) -> str:
@@ -131,7 +137,9 @@ class LlamaFeatureExtractor:
                 for start in starts[:-1]:
                     llm.eval(tokens[start:start + chunk])
                 low_level.llama_set_embeddings(ctx, True)
-                self._eval_all_outputs(tokens[starts[-1]:starts[-1] + chunk])
+                with self.tap.armed_for() if self.tap else contextlib.nullcontext():
+                    self._eval_all_outputs(tokens[starts[-1]:starts[-1] + chunk])
+                layers = self.tap.collect() if self.tap else None
                 pointer = low_level.llama_get_embeddings_ith(ctx, -1)
                 if not pointer:
                     raise BackendError(f"{backend.spec}: llama.cpp returned no embedding for the last position")
@@ -141,4 +149,5 @@ class LlamaFeatureExtractor:
             first = backend._next_logprobs()
             label_logprobs = backend._label_logprobs(tokens, first, request.labels) if request.labels else {}
         return Features(hidden=hidden, label_logprobs=label_logprobs, prompt_tokens=len(tokens),
-                        seconds=time.perf_counter() - started, extra={"cached_prompt_tokens": float(reused)})
+                        seconds=time.perf_counter() - started, extra={"cached_prompt_tokens": float(reused)},
+                        layers=layers)

@@ -59,11 +59,14 @@ class FeatureSource(TypingProtocol):
 
 
 class LlamaFeatures:
-    """Features from a GGUF base model: last hidden state + label log-probs (see :mod:`jurist.learn.features`)."""
+    """Features from a GGUF base model (see :mod:`jurist.learn.features`).
 
-    groups = ("hidden", "label")
+    By default the last hidden state + the label log-probs; with ``layer`` the residual
+    stream after that layer alone (read through the layer tap), as ``benchmarks/generalization.py``
+    measures it.
+    """
 
-    def __init__(self, spec: str = "local", max_prompt_tokens: int | None = None):
+    def __init__(self, spec: str = "local", max_prompt_tokens: int | None = None, layer: int | None = None):
         from jurist.backends.embedded import EmbeddedBackend
         from jurist.backends.models import MODELS, file_sha256
         from jurist.learn.features import LlamaFeatureExtractor
@@ -75,20 +78,30 @@ class LlamaFeatures:
         self.spec = spec
         # packaged models are checked against this sha256 when assembled; other GGUFs are hashed here
         self.sha256 = MODELS[target].sha256 if target in MODELS else file_sha256(Path(target))
-        self.extractor = LlamaFeatureExtractor(backend, max_prompt_tokens)
+        self.extractor = LlamaFeatureExtractor(backend, max_prompt_tokens, layers=layer is not None)
+        n_layer = self.extractor.tap.n_layer if self.extractor.tap else 0
+        if layer is not None and not 0 <= layer < n_layer:
+            raise ProbeError(f"layer {layer}: {spec} has layers 0..{n_layer - 1}")
+        self.layer = layer
+        self.groups = ("hidden", "label") if layer is None else ("layer",)
 
     def dimension(self, labels: Sequence[str]) -> int:
-        return self.extractor.dimension + len(labels)
+        return self.extractor.dimension + (len(labels) if self.layer is None else 0)
 
     def vector(self, request: CompletionRequest, fields: Mapping[str, str]) -> tuple[np.ndarray, int]:
         features = self.extractor.extract(request)
+        if self.layer is not None:
+            return features.layers[self.layer].astype(np.float64), features.prompt_tokens  # type: ignore[index]
         return np.concatenate([features.hidden.astype(np.float64), features.label_vector(request.labels)]), \
             features.prompt_tokens
 
 
-def make_features(base: str) -> FeatureSource:
-    """The feature source for ``--base``: ``local``, ``local:1.5b``, ``local:PATH.gguf`` or ``encoder``."""
+def make_features(base: str, layer: int | None = None) -> FeatureSource:
+    """The feature source for ``--base``: ``local``, ``local:1.5b``, ``local:PATH.gguf`` or ``encoder``;
+    ``layer`` reads that layer of a GGUF base instead of its last hidden state."""
     if base == "encoder":
+        if layer is not None:
+            raise ProbeError("the encoder base has no layer option (it reads MiniLM's pooled embedding)")
         from jurist.learn.encoder import EncoderFeatures
 
         return EncoderFeatures()
@@ -96,7 +109,7 @@ def make_features(base: str) -> FeatureSource:
 
     try:
         if parse_spec(base).scheme.name == "local":
-            return LlamaFeatures(base)
+            return LlamaFeatures(base, layer=layer)
     except BackendError:
         pass
     raise ProbeError(f"unknown base {base!r}: use local, local:1.5b, local:PATH.gguf or encoder")
@@ -195,7 +208,8 @@ def learn(items: Sequence[Item], protocol: Protocol, source: FeatureSource, *, f
         warnings.append(f"{dropped} items without a usable label (ties for a pairwise probe, or no label) were left out")
     card = ProbeCard(
         kind=kind, labels=list(labels), values=values, protocol=protocol.identity, skeletons=skeletons(protocol),
-        features={"groups": list(source.groups), "dimension": int(x.shape[1]), "extractor": type(source).__name__},
+        features={"groups": list(source.groups), "dimension": int(x.shape[1]), "extractor": type(source).__name__,
+                  **({"layer": source.layer} if getattr(source, "layer", None) is not None else {})},
         base={"spec": source.spec, "sha256": source.sha256},
         data={"sha256": data_hash([i for i, _ in usable]), "n": len(usable), "balance": balance, "dropped": dropped},
         cv=fit.cv, regularisation=fit.strength, temperature=fit.temperature, sigma=fit.sigma, warnings=warnings,
@@ -225,7 +239,7 @@ class ProbeBackend(Backend):
     @property
     def source(self) -> FeatureSource:
         if self._source is None:
-            source = make_features(self.card.base["spec"])
+            source = make_features(self.card.base["spec"], layer=self.card.features.get("layer"))
             self._check(source)
             self._source = source
         return self._source

@@ -103,7 +103,7 @@ def _folds(groups: np.ndarray, k: int, seed: int) -> list[tuple[np.ndarray, np.n
     return [(np.flatnonzero(fold_of != f), np.flatnonzero(fold_of == f)) for f in range(k) if (fold_of == f).any()]
 
 
-def _fit_linear(x: np.ndarray, y: np.ndarray, groups: np.ndarray, regression: bool, seed: int,
+def fit_linear(x: np.ndarray, y: np.ndarray, groups: np.ndarray, regression: bool, seed: int,
                 inner_folds: int = 3, strength: float | None = None) -> tuple[LinearModel, float]:
     """Standardise and fit L2 logistic (or ridge); the strength comes from an inner grouped CV when not given."""
     from sklearn.linear_model import LogisticRegression, Ridge
@@ -207,7 +207,7 @@ def fit_probe(kind: ProbeKind, x: np.ndarray, y: np.ndarray, *, x_swapped: np.nd
     raw = np.zeros(n) if kind != "compare" else np.zeros((n, 2))
     for train, test in splits:
         row_train = np.isin(row_items, train)
-        model, _ = _fit_linear(rows[row_train], targets[row_train], row_groups[row_train], regression, seed)
+        model, _ = fit_linear(rows[row_train], targets[row_train], row_groups[row_train], regression, seed)
         if kind == "compare":
             raw[test, 0] = model.decision(x[test])
             raw[test, 1] = model.decision(x_swapped[test])  # type: ignore[index]
@@ -216,7 +216,7 @@ def fit_probe(kind: ProbeKind, x: np.ndarray, y: np.ndarray, *, x_swapped: np.nd
         else:
             raw[test] = model.decision(x[test])
 
-    final, strength = _fit_linear(rows, targets, row_groups, regression, seed)
+    final, strength = fit_linear(rows, targets, row_groups, regression, seed)
     if regression:
         residual = raw - y
         sigma = float(max(np.sqrt(np.mean(residual ** 2)), 1e-3))
