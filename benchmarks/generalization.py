@@ -1,0 +1,557 @@
+"""Judges that generalise: every embedded-judge configuration on every pairwise human-labelled set.
+
+A judge x dataset matrix over the seven pairwise sets in ``../shared/datasets`` (MT-Bench human,
+Auto-J, PandaLM, LLMEval2, HHH, EvalBiasBench, FairEval): a fixed, seeded sample of
+``--per-set`` non-tie pairs of each (prompts of at most ``--max-chars`` (3000) characters, so that a
+model job stays within minutes on 2 cores; labels balanced between "A better" and "B better"
+where the set has both), every pair judged in both orders. Every default is chosen by
+**leave-one-dataset-out**: on the other six sets, and reported on the one left out.
+
+Phases:
+
+``extract``
+    For each pair, each template family (``--templates``) and both orders, evaluates the
+    rendered prompt once on the embedded model (``--model 0.5b`` or ``1.5b``) and keeps the
+    label log-probabilities and the hidden state of every layer at the answer position (the
+    layer tap, ``jurist.learn.layers``), plus the prompt tokens and seconds. Also the
+    content-free prompts (placeholder pairs) of each template. Cached per request in
+    ``~/.cache/jurist/bench/generalization/<model>/`` (key: model + rendered prompt), so the phase
+    resumes; it handles at most ``--max-pairs`` uncached pairs per call and exits 3 while work
+    remains, so a shell loop can take the shared model lock per chunk::
+
+        while flock /tmp/jurist-model.lock .venv/bin/python benchmarks/generalization.py extract \\
+            --model 0.5b --max-pairs 20; [ $? -eq 3 ]; do sleep 1; done
+        while flock /tmp/jurist-model.lock .venv/bin/python benchmarks/generalization.py extract \\
+            --model 1.5b --templates pairwise --max-pairs 10; [ $? -eq 3 ]; do sleep 1; done
+
+``analyse``
+    No model call. The matrix (accuracy with a bootstrap 95% CI per cell, macro mean, worst
+    case, prompt tokens and seconds per judgment) for: each template; the template ensemble
+    (mean label log-odds over the templates); content-free calibration (single order: both
+    orders cancel a constant prior exactly); linear probes on each layer (fitted on the other
+    six sets' human labels, layer and strength chosen by an inner leave-one-dataset-out);
+    the 1.5B; a jury of the two models. Then the leave-one-dataset-out table: for each set,
+    the configuration chosen by worst case on the other six, and its accuracy on the set
+    left out, next to the current default; paired differences with bootstrap CIs.
+    ``--json OUT`` writes everything (benchmarks/results/generalization.json).
+
+        .venv/bin/python benchmarks/generalization.py analyse --json benchmarks/results/generalization.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "datasets"
+CACHE = Path.home() / ".cache" / "jurist" / "bench" / "generalization"
+SETS: dict[str, tuple[str, str]] = {  # name -> (path under datasets/, io preset)
+    "mtbench": ("mt_bench/human_pairwise_nontie_200_llmbar.json", "llmbar"),
+    "autoj": ("autoj_pairwise/testdata_pairwise.jsonl", "autoj"),
+    "pandalm": ("pandalm/testset-v1.json", "pandalm"),
+    "llmeval2": ("llmeval2/llmeval2_nontie200_llmbar.json", "llmbar"),
+    "hhh": ("hhh_alignment/hhh_alignment.jsonl", "hhh"),
+    "evalbiasbench": ("evalbiasbench/biasbench.json", "evalbiasbench"),
+    "faireval": ("faireval/faireval_nontie66_llmbar.json", "llmbar"),
+}
+TEMPLATES = ("pairwise", "pairwise_plain", "pairwise_question_last")
+# Placeholder pairs for content-free calibration: the judge's prior when there is nothing to judge.
+CONTENT_FREE = (("", "", ""), ("N/A", "N/A", "N/A"), ("[instruction]", "[response]", "[response]"))
+
+
+def item_chars(item: Any) -> int:
+    return len(item.input or "") + sum(len(c) for c in item.candidates)
+
+
+def sample(name: str, per_set: int, max_chars: int) -> list[Any]:
+    """``per_set`` non-tie pairs of a set, seeded; as many "A better" as "B better" where the set has both."""
+    from jurist.io import load_items
+
+    path, preset = SETS[name]
+    items = [i for i in load_items(SHARED / path, task="compare", preset=preset).items
+             if i.label in ("A", "B") and item_chars(i) <= max_chars]
+    rng = random.Random(f"generalization-{name}")
+    by_label = {label: [i for i in items if i.label == label] for label in ("A", "B")}
+    for group in by_label.values():
+        rng.shuffle(group)
+    if not by_label["B"] or not by_label["A"]:  # HHH, EvalBiasBench: every gold is A; both orders balance it
+        return (by_label["A"] or by_label["B"])[:per_set]
+    half = per_set // 2
+    picked = by_label["A"][:half] + by_label["B"][:per_set - half]
+    rng.shuffle(picked)
+    return picked
+
+
+def protocol_for(template: str) -> Any:
+    from jurist.protocols import PairwiseProtocol
+    from jurist.protocols.base import builtin_template
+
+    return PairwiseProtocol(template=builtin_template(f"{template}.j2"))
+
+
+def content_free_items() -> list[Any]:
+    from jurist.types import Item
+
+    return [Item(id=f"content-free-{n}", input=q, candidates=[a, b]) for n, (q, a, b) in enumerate(CONTENT_FREE)]
+
+
+def model_sha(model: str) -> str:
+    from jurist.backends.models import MODELS
+
+    return MODELS[model].sha256
+
+
+def cache_file(model: str, key: str) -> Path:
+    return CACHE / model / f"{key}.npz"
+
+
+def schedule(args: argparse.Namespace) -> list[tuple[str, Any]]:
+    """(set, item) in round-robin order over the sets, content-free items first: a partial run is usable."""
+    queues = {name: sample(name, args.per_set, args.max_chars) for name in SETS}
+    order: list[tuple[str, Any]] = [("content-free", item) for item in content_free_items()]
+    for position in range(args.per_set):
+        order += [(name, queue[position]) for name, queue in queues.items() if position < len(queue)]
+    return order
+
+
+def extract_phase(args: argparse.Namespace) -> int:
+    from jurist.backends.embedded import EmbeddedBackend
+    from jurist.learn.features import LlamaFeatureExtractor, request_key
+
+    sha = model_sha(args.model)
+    (CACHE / args.model).mkdir(parents=True, exist_ok=True)
+    protocols = {t: protocol_for(t) for t in args.templates}
+    todo = []
+    for name, item in schedule(args):
+        requests = [(t, p.render(item, view)) for t, p in protocols.items() for view in (0, 1)]
+        keys = [request_key(sha, r) for _, r in requests]
+        if not all(cache_file(args.model, k).exists() for k in keys):
+            todo.append((name, item, requests, keys))
+    print(f"{args.model}: {len(todo)} pairs to extract", flush=True)
+    if not todo:
+        return 0
+    # --threads 1 when other jobs share the cores: llama.cpp's threads wait for each other at every
+    # graph node, and one descheduled thread stalls the rest (measured: 10x slower under load)
+    extractor = LlamaFeatureExtractor(EmbeddedBackend(args.model, n_ctx=4096, n_threads=args.threads), layers=True)
+    started = time.monotonic()
+    for name, item, requests, keys in todo[: args.max_pairs]:
+        for (_, request), key in zip(requests, keys):
+            target = cache_file(args.model, key)
+            if target.exists():
+                continue
+            f = extractor.extract(request)
+            assert f.layers is not None
+            np.savez(target, labels=np.array(list(f.label_logprobs)), logprobs=np.array(list(f.label_logprobs.values())),
+                     layers=f.layers.astype(np.float16), prompt_tokens=f.prompt_tokens, seconds=f.seconds)
+    print(f"{args.model}: extracted {min(len(todo), args.max_pairs)} pairs in {time.monotonic() - started:.0f} s",
+          flush=True)
+    return 3 if len(todo) > args.max_pairs else 0
+
+
+# -- analysis (no model call) -------------------------------------------------------------------
+
+def _log_odds(f: Any) -> float:
+    """log P(A shown) - log P(B shown) at the answer position."""
+    order = {str(label): i for i, label in enumerate(f["labels"])}
+    a, b = (max(float(f["logprobs"][order[label]]), -30.0) for label in ("A", "B"))
+    return a - b
+
+
+def load_views(model: str, args: argparse.Namespace, layers_of: int = 0) -> dict[str, Any]:
+    """Per set: y (1 = A better), log-odds [template, pair, view], layers [pair, view, layer, dim] (of the
+    template at index ``layers_of``), tokens and seconds [template, pair, view]; pairs missing any request
+    are left out."""
+    from jurist.learn.features import request_key
+
+    sha = model_sha(model)
+    protocols = {t: protocol_for(t) for t in args.templates}
+    out: dict[str, Any] = {}
+    by_set: dict[str, list[Any]] = {}
+    for name, item in schedule(args):
+        by_set.setdefault(name, []).append(item)
+    for name, items in by_set.items():
+        rows: dict[str, list[Any]] = {"y": [], "odds": [], "layers": [], "tokens": [], "seconds": [], "id": []}
+        for item in items:
+            paths = [[cache_file(model, request_key(sha, p.render(item, v))) for v in (0, 1)]
+                     for p in protocols.values()]
+            if not all(path.exists() for pair in paths for path in pair):
+                continue
+            loaded = [[np.load(path) for path in pair] for pair in paths]
+            rows["y"].append(1.0 if item.label == "A" else 0.0)
+            rows["odds"].append([[_log_odds(f) for f in pair] for pair in loaded])
+            rows["layers"].append(np.stack([f["layers"] for f in loaded[layers_of]]).astype(np.float32))
+            rows["tokens"].append([[int(f["prompt_tokens"]) for f in pair] for pair in loaded])
+            rows["seconds"].append([[float(f["seconds"]) for f in pair] for pair in loaded])
+            rows["id"].append(item.id)
+        if rows["y"]:
+            out[name] = {"y": np.array(rows["y"]), "odds": np.array(rows["odds"]).transpose(1, 0, 2),
+                         "layers": np.stack(rows["layers"]), "tokens": np.array(rows["tokens"]).transpose(1, 0, 2),
+                         "seconds": np.array(rows["seconds"]).transpose(1, 0, 2), "id": rows["id"]}
+    return out
+
+
+def both_orders(odds: np.ndarray) -> np.ndarray:
+    """P(A better) - 0.5 as the Swap strategy computes it from the two orders' log-odds of "shown first"
+    (the mean of the two views' probabilities): > 0 chooses A, whatever the temperature."""
+    from scipy.special import expit
+
+    return (expit(odds[..., 0]) + expit(-odds[..., 1])) / 2 - 0.5
+
+
+def accuracy(score: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per pair: 1 right, 0 wrong, 0.5 for an exact tie of the scores (neither side chosen)."""
+    return np.where(score == 0, 0.5, ((score > 0) == (y > 0.5)).astype(float))
+
+
+def estimate(correct: np.ndarray) -> list[float]:
+    from jurist.metrics.uncertainty import bootstrap
+
+    if len(correct) == 0:
+        return [float("nan")] * 3
+    e = bootstrap(lambda c: np.asarray(c.mean(axis=-1)), correct.astype(float), seed=0, vectorized=True)
+    return [round(float(e.value), 4), round(float(e.low), 4), round(float(e.high), 4)]
+
+
+def paired(a: np.ndarray, b: np.ndarray) -> list[float]:
+    """Mean of a - b (per-pair correctness) with a paired bootstrap 95% CI."""
+    return estimate(a - b)
+
+
+def _features(layers: np.ndarray, layer: int) -> tuple[np.ndarray, np.ndarray]:
+    """The two views' states at ``layer``: x0 (A shown first), x1 (B shown first)."""
+    return layers[:, 0, layer, :], layers[:, 1, layer, :]
+
+
+def _fit(x0: np.ndarray, x1: np.ndarray, y: np.ndarray, c: float) -> Any:
+    """A per-view linear probe ("the response shown first is better") on both views of every pair,
+    fitted exactly as ``jurist learn`` fits one (standardiser + L2 logistic regression, strength ``c``)."""
+    from jurist.learn.probe import fit_linear
+
+    x = np.vstack([x0, x1])
+    t = np.concatenate([y, 1 - y])
+    return fit_linear(x, t, np.zeros(len(t)), regression=False, seed=0, strength=c)[0]
+
+
+def _probe_scores(model: Any, x0: np.ndarray, x1: np.ndarray) -> np.ndarray:
+    return both_orders(np.stack([model.decision(x0), model.decision(x1)], axis=-1))
+
+
+_FITS: dict[tuple[int, tuple[str, ...], int, float], Any] = {}
+
+
+def probe_on(train: dict[str, Any], test: dict[str, Any], layer: int, c: float) -> np.ndarray:
+    """Fit on every set of ``train`` at ``layer``; the order-symmetric scores of ``test``'s pairs.
+    Fits are memoised: the outer and inner leave-one-dataset-out loops share them."""
+    key = (id(next(iter(train.values()))["layers"]), tuple(sorted(train)), layer, c)
+    if key not in _FITS:
+        x0 = np.vstack([_features(d["layers"], layer)[0] for d in train.values()])
+        x1 = np.vstack([_features(d["layers"], layer)[1] for d in train.values()])
+        _FITS[key] = _fit(x0, x1, np.concatenate([d["y"] for d in train.values()]), c)
+    return _probe_scores(_FITS[key], *_features(test["layers"], layer))
+
+
+def choose_probe(sets: dict[str, Any], layers: list[int], strengths: list[float]) -> tuple[int, float, dict]:
+    """Layer and strength by leave-one-dataset-out inside ``sets``: the best worst case (then mean)."""
+    table: dict[tuple[int, float], list[float]] = {}
+    for layer in layers:
+        for c in strengths:
+            accs = []
+            for held in sets:
+                train = {k: v for k, v in sets.items() if k != held}
+                accs.append(float(accuracy(probe_on(train, sets[held], layer, c), sets[held]["y"]).mean()))
+            table[(layer, c)] = accs
+    best = max(table, key=lambda k: (min(table[k]), np.mean(table[k])))
+    return best[0], best[1], {f"{k[0]}@{k[1]}": [round(min(v), 4), round(float(np.mean(v)), 4)]
+                              for k, v in table.items()}
+
+
+def _probe_rows(data: dict[str, Any], names: list[str], label: str, layers: list[int],
+                strengths: list[float]) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, Any]]:
+    """Probe configurations of one model: for each held-out set, layer and strength chosen on the other
+    sets (inner leave-one-dataset-out) and fitted on them; plus one row per layer at a fixed strength."""
+    rows: dict[str, dict[str, np.ndarray]] = {f"{label} probe (LODO layer)": {}}
+    rows |= {f"{label} probe layer {layer}": {} for layer in layers}
+    choice: dict[str, Any] = {}
+    for held in names:
+        train = {k: data[k] for k in names if k != held}
+        layer, c, _ = choose_probe(train, layers, strengths)
+        rows[f"{label} probe (LODO layer)"][held] = probe_on(train, data[held], layer, c)
+        choice[held] = {"layer": layer, "C": c}
+        print(f"{label} probe for {held}: layer {layer}, C {c}", flush=True)
+        for fixed in layers:
+            rows[f"{label} probe layer {fixed}"][held] = probe_on(train, data[held], fixed, 0.01)
+    layer, c, table = choose_probe({k: data[k] for k in names}, layers, strengths)
+    choice["all sets"] = {"layer": layer, "C": c, "inner_lodo_worst_mean": table}
+    return rows, choice
+
+
+def _subset(data: dict[str, Any], ids: list[str]) -> np.ndarray:
+    """Indices of ``ids`` in a set's pairs (to line two models up on the pairs both judged)."""
+    where = {item_id: i for i, item_id in enumerate(data["id"])}
+    return np.array([where[i] for i in ids])
+
+
+def analyse_phase(args: argparse.Namespace) -> int:
+    small = load_views("0.5b", args)
+    names = [n for n in SETS if n in small]
+    print("pairs per set (0.5b):", {n: len(small[n]["y"]) for n in names}, flush=True)
+    large_args = argparse.Namespace(**{**vars(args), "templates": ["pairwise"]})
+    large = load_views("1.5b", large_args) if (CACHE / "1.5b").exists() else {}
+    large_names = [n for n in names if n in large]
+    templates = list(args.templates)
+    cf = content_free_prior("0.5b", args)
+    strengths = [0.01]  # one middle strength: a grid multiplies the fits (minutes each on 2 busy cores)
+
+    def layer_grid(data: dict[str, Any]) -> list[int]:
+        n_layers = next(iter(data.values()))["layers"].shape[2] - 1  # the last row is the normed final state
+        return list(range(n_layers + 1)) if args.all_layers else sorted({*range(2, n_layers, 3), n_layers})
+
+    # per configuration and set: (P(A better) - 0.5 per pair, both orders; gold y); a jury is the mean of
+    # its members' P(A), as jurist's juries aggregate
+    configs: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+    cost: dict[str, dict[str, float]] = {}
+
+    def add(name: str, scores: dict[str, np.ndarray], data: dict[str, Any], template_rows: list[int]) -> None:
+        configs[name] = {n: (s, data[n]["y"]) for n, s in scores.items()}
+        cost[name] = _cost(data, list(scores), template_rows)
+
+    for t_index, template in enumerate(templates):
+        add(f"0.5b {template}", {n: both_orders(small[n]["odds"][t_index]) for n in names}, small, [t_index])
+    ensemble = {n: both_orders(small[n]["odds"].mean(axis=0)) for n in names}
+    add("0.5b ensemble", ensemble, small, list(range(len(templates))))
+    small_probes, small_choice = _probe_rows(small, names, "0.5b", layer_grid(small), strengths)
+    for name, scores in small_probes.items():
+        add(name, scores, small, [0])
+    for t_index, template in enumerate(templates[1:], start=1):  # probes on the other templates' prompts
+        other = load_views("0.5b", args, layers_of=t_index)
+        probes, small_choice[template] = _probe_rows(other, names, f"0.5b[{template}]", layer_grid(other), strengths)
+        for name, scores in probes.items():
+            add(name.replace(f"0.5b[{template}] probe", f"0.5b probe[{template}]"), scores, other, [t_index])
+    add("0.5b probe + ensemble", {n: (small_probes["0.5b probe (LODO layer)"][n] + ensemble[n]) / 2 for n in names},
+        small, list(range(len(templates))))
+    large_choice: dict[str, Any] = {}
+    if large_names:
+        add("1.5b pairwise", {n: both_orders(large[n]["odds"][0]) for n in large_names}, large, [0])
+        large_probes, large_choice = _probe_rows(large, large_names, "1.5b", layer_grid(large), strengths)
+        for name, scores in large_probes.items():
+            add(name, scores, large, [0])
+        for jury, a, b in (("jury 0.5b ensemble + 1.5b", "0.5b ensemble", "1.5b pairwise"),
+                           ("jury 0.5b probe + 1.5b probe", "0.5b probe (LODO layer)", "1.5b probe (LODO layer)")):
+            scores = {}
+            for n in large_names:
+                index = _subset(small[n], large[n]["id"])
+                scores[n] = (configs[a][n][0][index] + configs[b][n][0]) / 2
+            configs[jury] = {n: (s, large[n]["y"]) for n, s in scores.items()}
+            cost[jury] = {k: cost[a][k] + cost[b][k] for k in cost[a]}
+
+    # single order, raw and content-free calibrated (both orders cancel a constant prior exactly)
+    single = {}
+    for t_index, template in enumerate(templates):
+        for n in names:
+            odds, y = small[n]["odds"][t_index], small[n]["y"]
+            raw = (accuracy(odds[:, 0], y).mean() + accuracy(-odds[:, 1], y).mean()) / 2
+            calibrated = (accuracy(odds[:, 0] - cf[template], y).mean()
+                          + accuracy(-(odds[:, 1] - cf[template]), y).mean()) / 2
+            single.setdefault(template, {})[n] = [round(float(raw), 4), round(float(calibrated), 4)]
+
+    matrix = {}
+    for config, cells_data in configs.items():
+        cells = {n: estimate(accuracy(s, y)) for n, (s, y) in cells_data.items()}
+        accs = [cells[n][0] for n in cells]
+        matrix[config] = {"cells": cells, "macro": round(float(np.mean(accs)), 4), "worst": round(float(min(accs)), 4),
+                          "worst_set": min(cells, key=lambda n: cells[n][0]), "cost": cost[config],
+                          "pairs": {n: len(y) for n, (_, y) in cells_data.items()},
+                          "complete": len(cells) == len(names)}
+    # leave-one-dataset-out choice among configurations judged on every set (the per-layer rows are
+    # inspection only: their layer was not chosen blind)
+    candidates = [c for c in matrix if matrix[c]["complete"] and " probe layer " not in c]
+    default = "0.5b pairwise"
+    lodo, per_pair, base = {}, {}, {}
+    for held in names:
+        others = [n for n in names if n != held]
+        chosen = max(candidates, key=lambda c: (min(matrix[c]["cells"][n][0] for n in others),
+                                               np.mean([matrix[c]["cells"][n][0] for n in others])))
+        scores, y = configs[chosen][held]
+        base_scores, base_y = configs[default][held]
+        if len(y) != len(base_y):  # a 1.5B configuration: compare on the pairs both judged
+            index = _subset(small[held], large[held]["id"])
+            base_scores, base_y = base_scores[index], base_y[index]
+        per_pair[held], base[held] = accuracy(scores, y), accuracy(base_scores, base_y)
+        lodo[held] = {"chosen": chosen, "accuracy": estimate(per_pair[held]), "default": estimate(base[held]),
+                      "difference": paired(per_pair[held], base[held]), "pairs": int(len(y))}
+    lodo_summary = {"lodo_macro": _macro(per_pair), "default_macro": _macro(base),
+                    "macro_difference": _macro({n: per_pair[n] - base[n] for n in names}),
+                    "lodo_worst": round(min(float(v.mean()) for v in per_pair.values()), 4),
+                    "default_worst": round(min(float(v.mean()) for v in base.values()), 4)}
+    small_only = [c for c in candidates if c.startswith("0.5b")]
+    large_only = [c for c in candidates if c.startswith("1.5b")]
+    pick = lambda pool: max(pool, key=lambda c: (matrix[c]["worst"], matrix[c]["macro"])) if pool else None  # noqa: E731
+    result = {"pairs": {n: len(small[n]["y"]) for n in names}, "templates": templates, "matrix": matrix,
+              "single_order_raw_vs_content_free": single, "content_free_prior": cf,
+              "probe_choice": {"0.5b": small_choice, "1.5b": large_choice},
+              "lodo": lodo, "lodo_summary": lodo_summary,
+              "chosen_on_all_sets": {"any": pick(candidates), "0.5b": pick(small_only), "1.5b": pick(large_only),
+                                     "most_accurate": max(candidates, key=lambda c: matrix[c]["macro"])}}
+    _print(result, names)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
+def _macro(per_pair: dict[str, np.ndarray]) -> list[float]:
+    """Macro mean over sets with a bootstrap CI (pairs resampled within each set)."""
+    rng = np.random.default_rng(0)
+    draws = np.zeros(2000)
+    for values in per_pair.values():
+        index = rng.integers(0, len(values), size=(2000, len(values)))
+        draws += values[index].mean(axis=1)
+    draws /= len(per_pair)
+    value = float(np.mean([v.mean() for v in per_pair.values()]))
+    return [round(value, 4), round(float(np.percentile(draws, 2.5)), 4), round(float(np.percentile(draws, 97.5)), 4)]
+
+
+def _cost(data: dict[str, Any], names: list[str], templates: list[int]) -> dict[str, float]:
+    """Prompt tokens and seconds per judgment (both orders, every template of the configuration)."""
+    tokens = np.mean([data[n]["tokens"][templates].sum(axis=(0, 2)).mean() for n in names])
+    seconds = np.mean([np.median(data[n]["seconds"][templates].sum(axis=(0, 2))) for n in names])
+    return {"prompt_tokens": round(float(tokens), 1), "seconds": round(float(seconds), 2)}
+
+
+def content_free_prior(model: str, args: argparse.Namespace) -> dict[str, float]:
+    """Per template: the mean log-odds of "A" over the placeholder pairs (both views render the same prompt)."""
+    from jurist.learn.features import request_key
+
+    sha = model_sha(model)
+    prior = {}
+    for template in args.templates:
+        protocol = protocol_for(template)
+        values = [_log_odds(np.load(cache_file(model, request_key(sha, protocol.render(item, 0)))))
+                  for item in content_free_items()
+                  if cache_file(model, request_key(sha, protocol.render(item, 0))).exists()]
+        prior[template] = round(float(np.mean(values)), 4) if values else 0.0
+    return prior
+
+
+def _print(result: dict[str, Any], names: list[str]) -> None:
+    print("\nconfiguration | " + " | ".join(names) + " | macro | worst | tokens | s")
+    for config, row in result["matrix"].items():
+        cells = " | ".join(f"{row['cells'][n][0]:.3f}" if n in row["cells"] else "-" for n in names)
+        print(f"{config} | {cells} | {row['macro']:.3f} | {row['worst']:.3f} | {row['cost']['prompt_tokens']:.0f} | "
+              f"{row['cost']['seconds']:.2f}")
+    print("\nleave-one-dataset-out:")
+    for n, row in result["lodo"].items():
+        print(f"  {n}: chose {row['chosen']}: {row['accuracy']} vs default {row['default']}, diff {row['difference']}")
+    print("summary:", result["lodo_summary"], "chosen on all sets:", result["chosen_on_all_sets"])
+
+
+# -- shipping a head (no model call, then a few calls for its stored examples) ---------------------
+
+HEADS = ROOT / "src" / "jurist" / "heads"
+EXAMPLES = ROOT / "examples" / "data" / "mt_bench_pairs.jsonl"
+
+
+def ship_phase(args: argparse.Namespace) -> int:
+    """Fit the chosen probe on every set and write it as a head (card.json + weights.npz)."""
+    from jurist.learn.learner import data_hash
+    from jurist.learn.probe import ProbeCard, _binary_loss, _fit_temperature, pair_probability, save_probe
+    from jurist.learn.views import skeletons
+
+    result = json.loads(args.json.read_text(encoding="utf-8"))
+    template = args.head_template
+    choices = result["probe_choice"][args.model]
+    choice = (choices if template == "pairwise" else choices[template])["all sets"]
+    layer, c = int(choice["layer"]), float(choice["C"])
+    data = load_views(args.model, argparse.Namespace(**{**vars(args), "templates": [template]}))
+    names = [n for n in SETS if n in data]
+    # the temperature comes from leave-one-dataset-out scores: the confidence of a head on a set it never saw
+    s0, s1, ys = [], [], []
+    for held in names:
+        train = {k: data[k] for k in names if k != held}
+        x0 = np.vstack([_features(d["layers"], layer)[0] for d in train.values()])
+        x1 = np.vstack([_features(d["layers"], layer)[1] for d in train.values()])
+        model = _fit(x0, x1, np.concatenate([d["y"] for d in train.values()]), c)
+        h0, h1 = _features(data[held]["layers"], layer)
+        s0.append(model.decision(h0)), s1.append(model.decision(h1)), ys.append(data[held]["y"])
+    s0a, s1a, y = np.concatenate(s0), np.concatenate(s1), np.concatenate(ys)
+    temperature = _fit_temperature(lambda t: _binary_loss(pair_probability(s0a, s1a, t), y))
+    x0 = np.vstack([_features(data[n]["layers"], layer)[0] for n in names])
+    x1 = np.vstack([_features(data[n]["layers"], layer)[1] for n in names])
+    final = _fit(x0, x1, np.concatenate([data[n]["y"] for n in names]), c)
+    protocol = protocol_for(template)
+    items = [item for n in names for item in sample(n, args.per_set, args.max_chars) if item.id in set(data[n]["id"])]
+    config = f"{args.model} probe (LODO layer)" if template == "pairwise" else f"{args.model} probe[{template}] (LODO layer)"
+    row = result["matrix"][config]
+    card = ProbeCard(
+        kind="compare", labels=["A", "B"], protocol=protocol.identity, skeletons=skeletons(protocol),
+        features={"groups": ["layer"], "dimension": int(x0.shape[1]), "extractor": "LlamaFeatures", "layer": layer},
+        base={"spec": "local" if args.model == "0.5b" else f"local:{args.model}", "sha256": model_sha(args.model)},
+        data={"sha256": data_hash(items), "n": len(items), "balance": {"A": int(y.sum()), "B": int(len(y) - y.sum())},
+              "dropped": 0, "sets": {n: len(data[n]["y"]) for n in names},
+              "source": "benchmarks/generalization.py: ../shared/datasets, seeded samples (see its docstring)"},
+        cv={"kind": "leave-one-dataset-out", "cells": row["cells"], "macro": row["macro"], "worst": row["worst"],
+            "layer_chosen_by": "inner leave-one-dataset-out on the training sets (best worst case, then mean)",
+            "calibrated": {"log_loss": _binary_loss(pair_probability(s0a, s1a, temperature), y)},
+            "uncalibrated": {"log_loss": _binary_loss(pair_probability(s0a, s1a, 1.0), y)}},
+        regularisation=c, temperature=temperature,
+        warnings=["fitted on the default pairwise template and criteria only: other requests are prompted"],
+    )
+    target = save_probe(HEADS / args.name, card, final)
+    print(f"head {args.name}: layer {layer}, C {c}, temperature {temperature:.3f}, {len(items)} pairs -> {target}")
+    return 0
+
+
+def examples_phase(args: argparse.Namespace) -> int:
+    """Judge the first ``--examples`` pairs of examples/data/mt_bench_pairs.jsonl with the shipped head
+    (through the same HeadedBackend as ``--judge local``) and store the P(A) it gave them."""
+    import asyncio
+
+    from jurist.backends.embedded import EmbeddedBackend
+    from jurist.io import load_items
+    from jurist.learn.heads import HeadedBackend
+    from jurist.strategies.swap import combine_orders
+
+    backend = HeadedBackend(EmbeddedBackend(args.model), args.name, model_sha(args.model))
+    protocol = protocol_for(args.head_template)
+    rows = []
+    for item in load_items(EXAMPLES, task="compare").items[: args.examples]:
+        views = [protocol.read(asyncio.run(backend.complete(protocol.render(item, v))), v) for v in (0, 1)]
+        verdict = combine_orders(*views)
+        rows.append({"id": item.id, "p_a": verdict.p_a, "preference": verdict.preference, "label": item.label})
+        print(rows[-1], flush=True)
+    (HEADS / args.name / "examples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("phase", choices=["extract", "analyse", "ship", "examples"])
+    parser.add_argument("--model", default="0.5b", choices=["0.5b", "1.5b"])
+    parser.add_argument("--templates", type=lambda s: s.split(","), default=list(TEMPLATES))
+    parser.add_argument("--per-set", type=int, default=30)
+    parser.add_argument("--max-chars", type=int, default=3000)
+    parser.add_argument("--max-pairs", type=int, default=20)
+    parser.add_argument("--all-layers", action="store_true")
+    parser.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default: every core)")
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--name", help="ship/examples: the head's name (a folder of src/jurist/heads)")
+    parser.add_argument("--examples", type=int, default=4)
+    parser.add_argument("--head-template", default="pairwise", help="ship/examples: the template the head reads")
+    args = parser.parse_args(argv)
+    if not SHARED.is_dir():
+        print(f"needs the shared datasets at {SHARED}", file=sys.stderr)
+        return 2
+    phases = {"extract": extract_phase, "analyse": analyse_phase, "ship": ship_phase, "examples": examples_phase}
+    return phases[args.phase](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
