@@ -63,6 +63,7 @@ SETS: dict[str, tuple[str, str]] = {  # name -> (path under datasets/, io preset
     "faireval": ("faireval/faireval_nontie66_llmbar.json", "llmbar"),
 }
 TEMPLATES = ("pairwise", "pairwise_plain", "pairwise_question_last")
+LARGE_TEMPLATES = ("pairwise", "pairwise_question_last")  # the 1.5B is ~3x slower: two families
 # Placeholder pairs for content-free calibration: the judge's prior when there is nothing to judge.
 CONTENT_FREE = (("", "", ""), ("N/A", "N/A", "N/A"), ("[instruction]", "[response]", "[response]"))
 
@@ -303,7 +304,7 @@ def analyse_phase(args: argparse.Namespace) -> int:
     small = load_views("0.5b", args)
     names = [n for n in SETS if n in small]
     print("pairs per set (0.5b):", {n: len(small[n]["y"]) for n in names}, flush=True)
-    large_args = argparse.Namespace(**{**vars(args), "templates": ["pairwise"]})
+    large_args = argparse.Namespace(**{**vars(args), "templates": list(LARGE_TEMPLATES)})
     large = load_views("1.5b", large_args) if (CACHE / "1.5b").exists() else {}
     large_names = [n for n in names if n in large]
     templates = list(args.templates)
@@ -312,7 +313,8 @@ def analyse_phase(args: argparse.Namespace) -> int:
 
     def layer_grid(data: dict[str, Any]) -> list[int]:
         n_layers = next(iter(data.values()))["layers"].shape[2] - 1  # the last row is the normed final state
-        return list(range(n_layers + 1)) if args.all_layers else sorted({*range(2, n_layers, 3), n_layers})
+        step = 3 if n_layers <= 24 else 4
+        return list(range(n_layers + 1)) if args.all_layers else sorted({*range(2, n_layers, step), n_layers})
 
     # per configuration and set: (P(A better) - 0.5 per pair, both orders; gold y); a jury is the mean of
     # its members' P(A), as jurist's juries aggregate
@@ -339,12 +341,18 @@ def analyse_phase(args: argparse.Namespace) -> int:
         small, list(range(len(templates))))
     large_choice: dict[str, Any] = {}
     if large_names:
-        add("1.5b pairwise", {n: both_orders(large[n]["odds"][0]) for n in large_names}, large, [0])
-        large_probes, large_choice = _probe_rows(large, large_names, "1.5b", layer_grid(large), strengths)
-        for name, scores in large_probes.items():
-            add(name, scores, large, [0])
-        for jury, a, b in (("jury 0.5b ensemble + 1.5b", "0.5b ensemble", "1.5b pairwise"),
-                           ("jury 0.5b probe + 1.5b probe", "0.5b probe (LODO layer)", "1.5b probe (LODO layer)")):
+        for t_index, template in enumerate(LARGE_TEMPLATES):
+            add(f"1.5b {template}", {n: both_orders(large[n]["odds"][t_index]) for n in large_names}, large, [t_index])
+            data = large if t_index == 0 else load_views("1.5b", large_args, layers_of=t_index)
+            label = "1.5b" if t_index == 0 else f"1.5b[{template}]"
+            probes, large_choice[template] = _probe_rows(data, large_names, label, layer_grid(data), strengths)
+            for name, scores in probes.items():
+                add(name.replace("1.5b[", "1.5b probe[").replace("] probe", "]") if t_index else name, scores, data,
+                    [t_index])
+        juries = [("jury 0.5b + 1.5b, question last", "0.5b pairwise_question_last", "1.5b pairwise_question_last"),
+                  ("jury 0.5b + 1.5b, default template", "0.5b pairwise", "1.5b pairwise"),
+                  ("jury 0.5b probe + 1.5b probe", "0.5b probe (LODO layer)", "1.5b probe (LODO layer)")]
+        for jury, a, b in juries:
             scores = {}
             for n in large_names:
                 index = _subset(small[n], large[n]["id"])
@@ -372,7 +380,7 @@ def analyse_phase(args: argparse.Namespace) -> int:
                           "complete": len(cells) == len(names)}
     # leave-one-dataset-out choice among configurations judged on every set (the per-layer rows are
     # inspection only: their layer was not chosen blind)
-    candidates = [c for c in matrix if matrix[c]["complete"] and " probe layer " not in c]
+    candidates = [c for c in matrix if matrix[c]["complete"] and not c.split()[-2:-1] == ["layer"]]
     default = "0.5b pairwise"
     lodo, per_pair, base = {}, {}, {}
     for held in names:
@@ -453,87 +461,9 @@ def _print(result: dict[str, Any], names: list[str]) -> None:
     print("summary:", result["lodo_summary"], "chosen on all sets:", result["chosen_on_all_sets"])
 
 
-# -- shipping a head (no model call, then a few calls for its stored examples) ---------------------
-
-HEADS = ROOT / "src" / "jurist" / "heads"
-EXAMPLES = ROOT / "examples" / "data" / "mt_bench_pairs.jsonl"
-
-
-def ship_phase(args: argparse.Namespace) -> int:
-    """Fit the chosen probe on every set and write it as a head (card.json + weights.npz)."""
-    from jurist.learn.learner import data_hash
-    from jurist.learn.probe import ProbeCard, _binary_loss, _fit_temperature, pair_probability, save_probe
-    from jurist.learn.views import skeletons
-
-    result = json.loads(args.json.read_text(encoding="utf-8"))
-    template = args.head_template
-    choices = result["probe_choice"][args.model]
-    choice = (choices if template == "pairwise" else choices[template])["all sets"]
-    layer, c = int(choice["layer"]), float(choice["C"])
-    data = load_views(args.model, argparse.Namespace(**{**vars(args), "templates": [template]}))
-    names = [n for n in SETS if n in data]
-    # the temperature comes from leave-one-dataset-out scores: the confidence of a head on a set it never saw
-    s0, s1, ys = [], [], []
-    for held in names:
-        train = {k: data[k] for k in names if k != held}
-        x0 = np.vstack([_features(d["layers"], layer)[0] for d in train.values()])
-        x1 = np.vstack([_features(d["layers"], layer)[1] for d in train.values()])
-        model = _fit(x0, x1, np.concatenate([d["y"] for d in train.values()]), c)
-        h0, h1 = _features(data[held]["layers"], layer)
-        s0.append(model.decision(h0)), s1.append(model.decision(h1)), ys.append(data[held]["y"])
-    s0a, s1a, y = np.concatenate(s0), np.concatenate(s1), np.concatenate(ys)
-    temperature = _fit_temperature(lambda t: _binary_loss(pair_probability(s0a, s1a, t), y))
-    x0 = np.vstack([_features(data[n]["layers"], layer)[0] for n in names])
-    x1 = np.vstack([_features(data[n]["layers"], layer)[1] for n in names])
-    final = _fit(x0, x1, np.concatenate([data[n]["y"] for n in names]), c)
-    protocol = protocol_for(template)
-    items = [item for n in names for item in sample(n, args.per_set, args.max_chars) if item.id in set(data[n]["id"])]
-    config = f"{args.model} probe (LODO layer)" if template == "pairwise" else f"{args.model} probe[{template}] (LODO layer)"
-    row = result["matrix"][config]
-    card = ProbeCard(
-        kind="compare", labels=["A", "B"], protocol=protocol.identity, skeletons=skeletons(protocol),
-        features={"groups": ["layer"], "dimension": int(x0.shape[1]), "extractor": "LlamaFeatures", "layer": layer},
-        base={"spec": "local" if args.model == "0.5b" else f"local:{args.model}", "sha256": model_sha(args.model)},
-        data={"sha256": data_hash(items), "n": len(items), "balance": {"A": int(y.sum()), "B": int(len(y) - y.sum())},
-              "dropped": 0, "sets": {n: len(data[n]["y"]) for n in names},
-              "source": "benchmarks/generalization.py: ../shared/datasets, seeded samples (see its docstring)"},
-        cv={"kind": "leave-one-dataset-out", "cells": row["cells"], "macro": row["macro"], "worst": row["worst"],
-            "layer_chosen_by": "inner leave-one-dataset-out on the training sets (best worst case, then mean)",
-            "calibrated": {"log_loss": _binary_loss(pair_probability(s0a, s1a, temperature), y)},
-            "uncalibrated": {"log_loss": _binary_loss(pair_probability(s0a, s1a, 1.0), y)}},
-        regularisation=c, temperature=temperature,
-        warnings=["fitted on the default pairwise template and criteria only: other requests are prompted"],
-    )
-    target = save_probe(HEADS / args.name, card, final)
-    print(f"head {args.name}: layer {layer}, C {c}, temperature {temperature:.3f}, {len(items)} pairs -> {target}")
-    return 0
-
-
-def examples_phase(args: argparse.Namespace) -> int:
-    """Judge the first ``--examples`` pairs of examples/data/mt_bench_pairs.jsonl with the shipped head
-    (through the same HeadedBackend as ``--judge local``) and store the P(A) it gave them."""
-    import asyncio
-
-    from jurist.backends.embedded import EmbeddedBackend
-    from jurist.io import load_items
-    from jurist.learn.heads import HeadedBackend
-    from jurist.strategies.swap import combine_orders
-
-    backend = HeadedBackend(EmbeddedBackend(args.model), args.name, model_sha(args.model))
-    protocol = protocol_for(args.head_template)
-    rows = []
-    for item in load_items(EXAMPLES, task="compare").items[: args.examples]:
-        views = [protocol.read(asyncio.run(backend.complete(protocol.render(item, v))), v) for v in (0, 1)]
-        verdict = combine_orders(*views)
-        rows.append({"id": item.id, "p_a": verdict.p_a, "preference": verdict.preference, "label": item.label})
-        print(rows[-1], flush=True)
-    (HEADS / args.name / "examples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("phase", choices=["extract", "analyse", "ship", "examples"])
+    parser.add_argument("phase", choices=["extract", "analyse"])
     parser.add_argument("--model", default="0.5b", choices=["0.5b", "1.5b"])
     parser.add_argument("--templates", type=lambda s: s.split(","), default=list(TEMPLATES))
     parser.add_argument("--per-set", type=int, default=30)
@@ -542,15 +472,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--all-layers", action="store_true")
     parser.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default: every core)")
     parser.add_argument("--json", type=Path)
-    parser.add_argument("--name", help="ship/examples: the head's name (a folder of src/jurist/heads)")
-    parser.add_argument("--examples", type=int, default=4)
-    parser.add_argument("--head-template", default="pairwise", help="ship/examples: the template the head reads")
     args = parser.parse_args(argv)
     if not SHARED.is_dir():
         print(f"needs the shared datasets at {SHARED}", file=sys.stderr)
         return 2
-    phases = {"extract": extract_phase, "analyse": analyse_phase, "ship": ship_phase, "examples": examples_phase}
-    return phases[args.phase](args)
+    return extract_phase(args) if args.phase == "extract" else analyse_phase(args)
 
 
 if __name__ == "__main__":

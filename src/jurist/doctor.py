@@ -119,6 +119,20 @@ def _check_models(diagnosis: Diagnosis, checksums: bool) -> Path | None:
     return default_path
 
 
+def _check_presets(diagnosis: Diagnosis) -> None:
+    """Which model and template each local preset uses, and its measured worst case."""
+    from jurist.backends.presets import PRESETS
+
+    facts = []
+    for preset in {p.name: p for p in PRESETS.values()}.values():
+        fact: dict[str, object] = {"preset": preset.name, "model": preset.model, "summary": preset.summary}
+        if preset.worst_case:
+            fact["pairwise worst case"] = (f"{preset.worst_case[0]:.3f} [{preset.worst_case[1]:.3f}, "
+                                           f"{preset.worst_case[2]:.3f}] on {preset.worst_set}")
+        facts.append(fact)
+    diagnosis.facts["judge presets"] = facts
+
+
 def _check_smoke(diagnosis: Diagnosis, cpu: native.Cpu, build: native.InstalledBuild, model: Path) -> None:
     result = native.run_smoke(sys.executable, model, build.flag_set)
     if result.ok:
@@ -152,6 +166,7 @@ def diagnose(smoke: bool = True, checksums: bool = True) -> Diagnosis:
     build = _check_build(diagnosis, cpu)
     _check_wheels(diagnosis)
     model = _check_models(diagnosis, checksums)
+    _check_presets(diagnosis)
     if smoke and build is not None:
         if model is None:
             try:

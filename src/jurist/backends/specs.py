@@ -50,7 +50,10 @@ class JudgeSpec:
         """The model key or GGUF path of a ``local`` spec (``local`` alone: the default 0.5B judge)."""
         if self.scheme.name != "local":
             raise BackendError(f"{self.text!r} is not a local model: use {SCHEMES['local'].usage}")
-        return self.target or "0.5b"
+        from jurist.backends.presets import preset_of
+
+        preset = preset_of(self.target)
+        return preset.model if preset else self.target
 
 
 def parse_spec(text: str) -> JudgeSpec:

@@ -218,6 +218,21 @@ def _interrupted(plan: Plan, started: float) -> None:
     raise typer.Exit(130)
 
 
+def untrusted_judges(plan: Plan) -> list[str]:
+    """Notes for the local presets of this plan whose measured worst case is not above chance."""
+    from jurist.backends.presets import preset_of
+    from jurist.backends.specs import parse_spec, scheme_of
+
+    notes = []
+    for spec in plan.judge.specs:
+        scheme = scheme_of(spec)
+        preset = preset_of(parse_spec(spec).target) if scheme is not None and scheme.name == "local" else None
+        note = preset.untrusted_note() if preset else None
+        if note:
+            notes.append(note)
+    return notes
+
+
 def show_result(plan: Plan, result: RunResult) -> None:
     """The summary and the task's own tables; exit 1 if the run did not finish or judged nothing."""
     report = result.judge_report
@@ -226,6 +241,12 @@ def show_result(plan: Plan, result: RunResult) -> None:
         out.print(table(title, report.rows(len(result.judgments))))
     else:
         print_summary(result, title)
+    if plan.preset_template():
+        err.print(f"template: built-in {plan.preset_template()!r}, the one chosen for {plan.judge.spec} across datasets "
+                  "(docs/quality.md); set protocol.template to use another")
+    if plan.task == "compare":
+        for note in untrusted_judges(plan):
+            err.print(f"[yellow]warning:[/yellow] {note}")
     for show in TASK_TABLES.get(plan.task, ()):
         show(result)
     if plan.calibration:

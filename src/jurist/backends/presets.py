@@ -1,0 +1,51 @@
+"""Named local judges, and how each did on data it was not tuned on.
+
+``local`` (also ``local:0.5b``) and ``local:1.5b`` are the two embedded models, each with the
+pairwise template chosen for it by *worst case across datasets* with leave-one-dataset-out in
+``benchmarks/generalization.py`` (docs/quality.md): a comparison plan that names no template and
+whose judges are all one preset uses that preset's template (a plan's own ``protocol.template``
+always wins; a jury of different judges shares the protocol's default template). Each preset keeps
+its measured worst case, so that a run can say when its judge is no better than chance on some
+kind of data (``jurist compare`` prints it; ``jurist doctor`` lists the presets).
+``local:PATH.gguf`` is a model of your own: nothing is known about it until you measure it
+(``jurist meta``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str  # the judge spec
+    model: str  # a key of jurist.backends.models.MODELS
+    summary: str
+    # the built-in pairwise template a compare plan uses when it sets none and every judge is this preset
+    compare_template: str | None = None
+    # pairwise accuracy (both orders) on the dataset it does worst on, [value, 95% low, high], each
+    # dataset judged as one the configuration was not chosen on (benchmarks/generalization.py)
+    worst_case: tuple[float, float, float] | None = None
+    worst_set: str = ""
+
+    def untrusted_note(self) -> str | None:
+        """A warning when this judge's worst case is not above chance (its CI reaches 0.5)."""
+        if self.worst_case is None or self.worst_case[1] > 0.5:
+            return None
+        value, low, high = self.worst_case
+        return (f"{self.name}'s pairwise accuracy on a kind of data it was not tuned on can be at chance: "
+                f"{value:.2f} [{low:.2f}, {high:.2f}] on {self.worst_set} (docs/quality.md, "
+                "benchmarks/generalization.py). Treat its win rates as a screen: send its verdicts to a cascade "
+                "(jurist calibrate) or to people (jurist review) before acting on them.")
+
+
+PRESETS: dict[str, Preset] = {  # keyed by what follows "local:" ("" for local)
+    "": Preset("local", "0.5b", "Qwen2.5-Coder-0.5B-Instruct prompted with the default template"),
+    "1.5b": Preset("local:1.5b", "1.5b", "Qwen2.5-Coder-1.5B-Instruct prompted with the default template"),
+}
+PRESETS["0.5b"] = PRESETS[""]
+
+
+def preset_of(target: str) -> Preset | None:
+    """The preset a ``local:TARGET`` spec names, or None (a GGUF path)."""
+    return PRESETS.get(target)
