@@ -108,6 +108,8 @@ class EngineSettings(_Section):
     rpm: float | None = Field(None, gt=0, description="rate limit: requests per minute")
     tpm: float | None = Field(None, gt=0, description="rate limit: prompt + output tokens per minute")
     max_attempts: int = Field(4, ge=1, description="attempts per request (429/5xx/timeouts are retried)")
+    retry_delay: float = Field(0.5, gt=0, description="seconds before the first retry, doubled after each "
+                                                      "(jittered, at most 60 s; a Retry-After is honoured up to 60 s)")
     price: tuple[float, float] | None = Field(None, description="USD per 1M prompt and per 1M output tokens")
     timeout: float | None = Field(None, gt=0, description="seconds one request may take (http judges)")
     ray_address: str | None = Field(None, description="engine ray: the cluster to join (auto, ray://HEAD:10001)")
