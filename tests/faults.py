@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from jurist.cli import app
 from jurist.engine.store import Store
-from jurist.testing import FAULT_KINDS, MockOpenAIServer
+from jurist.testing import FAULT_KINDS, TRANSPORT_FAULTS, FaultPlan, MockOpenAIServer
 from jurist.types import Judgment, Verdict
 
 MARK = re.compile(r"\[item (\S+)\]")  # every prompt names its item: the server's counts are per item
@@ -44,7 +44,7 @@ def make_pairs(path: Path, n: int) -> list[str]:
 
 
 def judge(data: Path, server: MockOpenAIServer, store: Path, *, name: str, engine: str = "local",
-          out: Path | None = None, concurrency: int = 32, timeout_s: float = 0.4, retry_delay_s: float = 0.01,
+          out: Path | None = None, concurrency: int = 32, timeout_s: float = 1.0, retry_delay_s: float = 0.01,
           max_attempts: int = 4) -> tuple[list[Judgment], float, str]:
     """``jurist compare`` over ``data`` against ``server``; the stored judgments, the wall time and the output."""
     args = ["compare", str(data), "--judge", server.base_url, "--model", "m", "--store", str(store), "--name", name,
@@ -93,7 +93,7 @@ class FaultRun:
 
     @classmethod
     def of(cls, ids: list[str], judgments: list[Judgment], right: dict[str, Verdict], server: MockOpenAIServer,
-           retries: int, wall_s: float, rows: list[str] | None = None) -> FaultRun:
+           wall_s: float, rows: list[str] | None = None) -> FaultRun:
         def item(prompt: str) -> str:
             match = MARK.search(prompt)
             return match.group(1) if match else "?"
@@ -101,8 +101,12 @@ class FaultRun:
         attempts: Counter[str] = Counter()
         for prompt, count in server.attempts.items():
             attempts[item(prompt)] += count
-        return cls(ids, judgments, right, attempts, [(item(p), kind) for p, kind in server.fault_log], retries,
-                   wall_s, rows or [])
+        # every transport fault is retried but one on a request's last attempt, which ends that request failed (a
+        # request can also time out on a loaded machine: the engine's own count may be higher)
+        transport = sum(kind in TRANSPORT_FAULTS for _, kind in server.fault_log)
+        failed_requests = sum(part.status == "failed" for j in judgments for part in j.verdict.parts)
+        return cls(ids, judgments, right, attempts, [(item(p), kind) for p, kind in server.fault_log],
+                   transport - failed_requests, wall_s, rows or [])
 
     @property
     def lost(self) -> list[str]:
@@ -151,3 +155,27 @@ class FaultRun:
         most, _ = self.requests_per_item()
         assert most <= views * max_attempts, f"an item was asked {most} times"
         assert set(self.attempts) <= set(self.ids)
+
+
+def right_verdicts(data: Path, work: Path) -> dict[str, Verdict]:
+    """The verdicts of a run without faults: what every scored verdict under faults must be."""
+    with MockOpenAIServer(answer) as clean:
+        judgments, _, _ = judge(data, clean, work / "clean.db", name="clean")
+    return {j.item_id: j.verdict for j in judgments}
+
+
+def run_under_faults(data: Path, ids: list[str], right: dict[str, Verdict], work: Path, engine: str = "local",
+                     rate: float = 0.2, seed: int = 17) -> FaultRun:
+    """``jurist compare`` on ``engine`` against a server injecting faults at ``rate`` (store: ``work/ENGINE.db``,
+    Ray's Parquet rows: ``work/ENGINE-out``); 32 requests in flight (16 per Ray actor)."""
+    out = work / f"{engine}-out" if engine == "ray" else None
+    with MockOpenAIServer(answer, faults=FaultPlan(rate=rate, seed=seed, timeout_s=1.5)) as server:
+        got, wall, _ = judge(data, server, work / f"{engine}.db", name=engine, engine=engine, out=out,
+                             concurrency=16 if engine == "ray" else 32)
+    rows: list[str] = []
+    if out is not None:
+        import pyarrow.parquet as pq
+
+        rows = [r for p in sorted(out.glob("*.parquet"))
+                for r in pq.read_table(p, columns=["item_id"]).column("item_id").to_pylist()]
+    return FaultRun.of(ids, got, right, server, wall, rows)

@@ -16,9 +16,10 @@ import pytest
 from jurist import Engine, EngineConfig, Judge, OpenAICompatibleBackend, PairwiseProtocol
 from jurist.backends.base import Backend, BackendError
 from jurist.engine.middleware import CallStats, RetryingBackend
+from jurist.engine.store import Store
 from jurist.testing import CONTENT_FAULTS, FAULT_KINDS, TRANSPORT_FAULTS, FaultPlan, MockOpenAIServer
 from jurist.types import Completion, CompletionRequest, Item
-from tests.faults import FaultRun, answer, judge, make_pairs
+from tests.faults import answer, make_pairs, right_verdicts, run_under_faults
 
 
 def test_a_fault_plan_is_seeded_and_keeps_its_rate():
@@ -70,47 +71,31 @@ def test_each_fault_kind_ends_as_intended(kind):
             assert "after 2 attempts" in verdict.error
 
 
-def run_under_faults(tmp_path: Path, n: int, engine: str, rate: float = 0.2, seed: int = 17) -> FaultRun:
-    data = tmp_path / "pairs.jsonl"
-    ids = make_pairs(data, n)
-    with MockOpenAIServer(answer) as clean:
-        right, _, _ = judge(data, clean, tmp_path / "clean.db", name="clean")
-    out = tmp_path / "ray-out" if engine == "ray" else None
-    with MockOpenAIServer(answer, faults=FaultPlan(rate=rate, seed=seed, timeout_s=0.6)) as server:
-        got, wall, output = judge(data, server, tmp_path / "faults.db", name="faults", engine=engine, out=out,
-                                  concurrency=16 if engine == "ray" else 32)
-    rows: list[str] = []
-    retries = 0
-    if out is not None:
-        import pyarrow.parquet as pq
-
-        rows = [r for p in sorted(out.glob("*.parquet")) for r in pq.read_table(p, columns=["item_id"])
-                .column("item_id").to_pylist()]
-    else:
-        from jurist.engine.store import Store
-
-        retries = Store(tmp_path / "faults.db", create=False).find_run("faults").totals["retries"]
-    return FaultRun.of(ids, got, {j.item_id: j.verdict for j in right}, server, retries, wall, rows)
-
-
 @pytest.mark.timeout(180)
 def test_2000_judgments_under_20_percent_faults_lose_nothing(tmp_path):
-    run = run_under_faults(tmp_path, 2000, "local")
+    data = tmp_path / "pairs.jsonl"
+    ids = make_pairs(data, 2000)
+    run = run_under_faults(data, ids, right_verdicts(data, tmp_path), tmp_path)
     run.check()
     injected = Counter(kind for _, kind in run.faults)
     assert set(injected) == set(FAULT_KINDS) and sum(injected.values()) > 0.15 * 4000
     status = run.status
     assert status["scored"] > 0.8 * 2000  # most faults are survived: retried, or read from the text
     assert status["failed"] < 0.01 * 2000  # four faults in a row on one request
-    # every transport fault was retried, but those on a request's last attempt: those requests failed
-    failed_requests = sum(part.status == "failed" for j in run.judgments for part in j.verdict.parts)
-    assert run.retries == sum(injected[k] for k in TRANSPORT_FAULTS) - failed_requests
+    # the server saw each request once plus once per retry the engine counted; every transport fault was retried
+    # but those on a request's last attempt (a request may also time out on a loaded machine: the engine may count
+    # more retries than faults, never fewer)
+    retried = Store(tmp_path / "local.db", create=False).find_run("local").totals["retries"]
+    assert sum(run.attempts.values()) == 2 * 2000 + retried
+    assert 0 < run.retries <= retried
 
 
 @pytest.mark.ray
 @pytest.mark.timeout(300)
 def test_faults_on_the_ray_engine_lose_nothing(tmp_path):
-    run = run_under_faults(tmp_path, 300, "ray", seed=5)
+    data = tmp_path / "pairs.jsonl"
+    ids = make_pairs(data, 300)
+    run = run_under_faults(data, ids, right_verdicts(data, tmp_path), tmp_path, engine="ray", seed=5)
     run.check()
     assert len(run.rows) == len(set(run.rows)) == 300  # one Parquet row per item
     assert run.status["scored"] > 0.8 * 300
