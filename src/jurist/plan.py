@@ -206,9 +206,12 @@ class Plan(_Section):
     def load(cls, path: str | Path) -> Plan:
         """A plan from a YAML or JSON file; errors name the file and the plan fields."""
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            text = Path(path).read_text(encoding="utf-8-sig")
         except OSError as error:
             raise PlanError(f"{path}: cannot read the plan: {error.strerror}") from error
+        except UnicodeDecodeError as error:
+            line = Path(path).read_bytes()[: error.start].count(b"\n") + 1
+            raise PlanError(f"{path}:{line}: not valid UTF-8 (byte {error.start})") from None
         try:
             data = yaml.safe_load(text)  # JSON is YAML
         except yaml.YAMLError as error:
@@ -306,9 +309,9 @@ def plan_error(error: ValidationError, where: str | None = None) -> PlanError:
     """A pydantic error as a PlanError: one line per problem, each naming its dotted field and the value given."""
     lines, fields = [], []
     for problem in error.errors():
-        field = ".".join(str(part) for part in problem["loc"])
+        field = ".".join(str(part) or '""' for part in problem["loc"])  # an empty key is shown, not dropped
         message = problem["msg"].removeprefix("Value error, ")
-        if field:
+        if problem["loc"]:
             fields.append(field)
             given = problem.get("input")
             shown = f" (got {given!r})" if isinstance(given, (str, int, float)) and problem["type"] != "missing" else ""
