@@ -20,34 +20,39 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # tests.faults: the run and its checks, shared with tests/test_faults.py
-sys.path.insert(0, str(ROOT / "src"))
+sys.path[:0] = [str(ROOT / "src"), str(ROOT)]  # this checkout's jurist; tests.faults: the run and its checks
+# Ray's workers start from the environment, not from this sys.path: they must import the same jurist
+os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT), os.environ.get("PYTHONPATH", "")])
 
+from jurist.engine.store import Store  # noqa: E402
 from jurist.testing import FAULT_KINDS  # noqa: E402
 from tests.faults import FaultRun, make_pairs, right_verdicts, run_under_faults  # noqa: E402
 
 
-def report(engine: str, run: FaultRun, n: int) -> dict:
+def report(engine: str, run: FaultRun, n: int, work: Path) -> dict:
     most, mean = run.requests_per_item()
+    counted = Store(work / f"{engine}.db", create=False).find_run(engine).totals.get("retries")
     status = run.status
     summary = {"engine": engine, "items": n, "scored": status["scored"], "unscored": status["unscored"],
                "failed": status["failed"], "lost": len(run.lost), "duplicated": len(run.duplicated),
                "scored_wrong": len(run.wrong), "without_reason": len(run.without_reason),
                "requests": sum(run.attempts.values()), "requests_per_item_max": most,
-               "requests_per_item_mean": round(mean, 3), "retries": run.retries, "wall_s": round(run.wall_s, 1),
+               "requests_per_item_mean": round(mean, 3), "retries": run.retries, "retries_counted": counted, "wall_s": round(run.wall_s, 1),
                "faults": {kind: dict(counts) for kind, counts in run.by_kind().items()}}
     print(f"\n## {engine}: {n} items, {summary['requests']} requests, {len(run.faults)} faults injected, "
           f"wall {summary['wall_s']} s")
     print(f"verdicts: scored {summary['scored']}, unscored {summary['unscored']}, failed {summary['failed']}; "
           f"lost {summary['lost']}, stored twice {summary['duplicated']}, scored wrong {summary['scored_wrong']}, "
           f"not scored without a reason {summary['without_reason']}")
-    print(f"requests per item: max {most}, mean {mean:.2f} (2 orders x at most 4 attempts); retries {run.retries} "
-          "(transport faults not on a request's last attempt)")
+    print(f"requests per item: max {most}, mean {mean:.2f} (2 orders x at most 4 attempts); transport faults "
+          f"retried (not on a request's last attempt) {run.retries}; retries the engine counted "
+          f"{counted if counted is not None else 'n/a (Ray does not report them)'}")
     print("| fault | injected | item scored right | item unscored | item failed |")
     print("| --- | --- | --- | --- | --- |")
     for kind in FAULT_KINDS:
@@ -74,7 +79,7 @@ def main() -> None:
         print(f"fault-free run: {len(right)} items; faults at rate {args.rate}, seed {args.seed}")
         for engine in args.engines.split(","):
             run = run_under_faults(data, ids, right, work, engine, args.rate, args.seed)
-            results.append(report(engine, run, args.n))
+            results.append(report(engine, run, args.n, work))
     if args.json:
         args.json.write_text(json.dumps({"n": args.n, "rate": args.rate, "seed": args.seed, "runs": results},
                                         indent=1) + "\n", encoding="utf-8")
