@@ -178,3 +178,20 @@ def test_sigkill_in_the_ray_runner_then_run_again_equals_an_uninterrupted_run(tm
     assert [r.status for r in runs] == ["finished"]  # a killed Ray run leaves nothing in the store
     assert {j.item_id: j.verdict for j in crashed.judgments(runs[0].id)} == want
     assert set(rows_per_item(store, runs[0].id).values()) == {1}
+
+
+def test_an_interrupted_ray_run_says_to_run_the_same_command_again(tmp_path, capsys):
+    """Ctrl-C or SIGTERM on the Ray engine said "interrupted before the run started" (its run reaches the store
+    only at the end) although the part files written so far are kept and the same command resumes."""
+    import typer
+
+    from jurist.cli.planning import _interrupted
+    from jurist.plan import Plan
+
+    plan = Plan.parse({"task": "compare", "engine": {"engine": "ray"},
+                       "outputs": {"out": str(tmp_path / "out"), "store": str(tmp_path / "r.db")}})
+    with pytest.raises(typer.Exit) as stopped:
+        _interrupted(plan, time.time())
+    said = " ".join(capsys.readouterr().err.split())
+    assert stopped.value.exit_code == 130
+    assert str(tmp_path / "out") in said and "the same command again" in said and "before the run" not in said
