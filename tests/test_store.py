@@ -141,3 +141,10 @@ def test_a_run_over_a_file_with_bad_rows_counts_them_in_the_store(tmp_path):
     jurist.compare(ten_rows_eight_bad(tmp_path / "pairs.jsonl"), judge=ScriptedBackend(lambda request: {"A": 0.9, "B": 0.1}),
                    store=tmp_path / "r.db", progress=False)
     assert Store(tmp_path / "r.db", create=False).runs()[-1].totals["input_skipped"] == 8
+
+
+def test_a_garbage_wal_file_is_ignored_and_committed_runs_are_kept(tmp_path):
+    """What a crash can leave next to a store: a -wal file of garbage. SQLite drops frames whose checksums fail."""
+    store_with_runs(tmp_path / "r.db", "abc123").close()
+    Path(f"{tmp_path / 'r.db'}-wal").write_bytes(b"\xff" * 5000)
+    assert [run.id for run in Store(tmp_path / "r.db", create=False).runs()] == ["abc123"]
