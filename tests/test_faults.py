@@ -17,7 +17,7 @@ from jurist import Engine, EngineConfig, Judge, OpenAICompatibleBackend, Pairwis
 from jurist.backends.base import Backend, BackendError
 from jurist.engine.middleware import CallStats, RetryingBackend
 from jurist.engine.store import Store
-from jurist.testing import CONTENT_FAULTS, FAULT_KINDS, TRANSPORT_FAULTS, FaultPlan, MockOpenAIServer
+from jurist.testing import CONTENT_FAULTS, EXTRA_FAULTS, FAULT_KINDS, TRANSPORT_FAULTS, FaultPlan, MockOpenAIServer
 from jurist.types import Completion, CompletionRequest, Item
 from tests.faults import answer, make_pairs, right_verdicts, run_under_faults
 
@@ -40,10 +40,12 @@ EXPECTED = {  # what each fault, on every attempt, leaves in the verdict
     "reset": ("failed", "connection error"), "truncated": ("failed", "unreadable response"),
     "empty": ("unscored", "no A/B label read"), "garbage": ("unscored", "no A/B label among the judge's top tokens"),
     "no_logprobs": ("scored", None),
+    # an AttributeError escaped the backend: not retried, and the reason named no judge
+    "wrong_shape": ("failed", "unreadable response"),
 }
 
 
-@pytest.mark.parametrize("kind", FAULT_KINDS)
+@pytest.mark.parametrize("kind", FAULT_KINDS + EXTRA_FAULTS)
 def test_each_fault_kind_ends_as_intended(kind):
     """A server that fails every request with one kind: transport faults are retried up to max_attempts and end
     failed with the reason; empty and garbage completions are unscored with the raw text; a completion without
@@ -57,7 +59,8 @@ def test_each_fault_kind_ends_as_intended(kind):
         requests = sum(server.attempts.values())
     status, reason = EXPECTED[kind]
     assert [j.verdict.status for j in result.judgments] == [status] * 3
-    assert requests == 3 * 2 * (2 if kind in TRANSPORT_FAULTS else 1)  # 3 items, 2 orders, 2 attempts if retried
+    retried = kind in TRANSPORT_FAULTS + EXTRA_FAULTS
+    assert requests == 3 * 2 * (2 if retried else 1)  # 3 items, 2 orders, 2 attempts if retried
     for judgment in result.judgments:
         verdict = judgment.verdict
         if reason is None:

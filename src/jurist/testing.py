@@ -75,13 +75,15 @@ class Failure:
 TRANSPORT_FAULTS = ("timeout", "rate_limit", "server_error", "reset", "truncated")
 CONTENT_FAULTS = ("empty", "garbage", "no_logprobs")
 FAULT_KINDS = TRANSPORT_FAULTS + CONTENT_FAULTS
+# Drawn only when asked for (FaultPlan(kinds=...)): a 200 whose JSON is valid but not a chat completion.
+EXTRA_FAULTS = ("wrong_shape",)
 _GARBAGE = ("zxq", "blorf", "##", "lorem", "\u2603", "qwv", "~~", "ipsum", "\u00bf", "frob")
 
 
 @dataclass(frozen=True)
 class FaultPlan:
     """Faults a :class:`MockOpenAIServer` injects: each request is faulty with probability ``rate``, of a kind
-    drawn uniformly from ``kinds`` (see ``FAULT_KINDS``).
+    drawn uniformly from ``kinds`` (``FAULT_KINDS`` by default; ``EXTRA_FAULTS`` may be added).
 
     The draw is seeded by ``seed``, the request's prompt and how many times that prompt was asked before, so a
     run meets the same faults whatever the order in which its requests arrive, and a retried request is drawn
@@ -96,9 +98,10 @@ class FaultPlan:
     retry_after_s: float = 0.01
 
     def __post_init__(self) -> None:
-        unknown = set(self.kinds) - set(FAULT_KINDS)
+        unknown = set(self.kinds) - set(FAULT_KINDS + EXTRA_FAULTS)
         if unknown or not self.kinds or not 0.0 <= self.rate <= 1.0:
-            raise ValueError(f"a FaultPlan needs a rate in [0, 1] and kinds among {', '.join(FAULT_KINDS)}")
+            raise ValueError(f"a FaultPlan needs a rate in [0, 1] and kinds among "
+                             f"{', '.join(FAULT_KINDS + EXTRA_FAULTS)}")
 
     def draw(self, prompt: str, attempt: int) -> tuple[str | None, random.Random]:
         """The fault of the ``attempt``-th request (1, 2, ...) with this prompt (None: no fault), and the
@@ -425,6 +428,9 @@ class MockOpenAIServer:
         payload = self._response(body, answer)
         if fault == "no_logprobs":
             payload["choices"][0]["logprobs"] = None
+        elif fault == "wrong_shape":  # valid JSON, not a chat completion
+            payload = rng.choice([[], "A", {"choices": ["A"]}, {"choices": [{"message": "A"}]},
+                                  {"choices": [{"message": {"content": "A"}, "logprobs": {"content": "A"}}]}])
         with self._lock:
             self.answered += 1
         if fault in ("reset", "truncated"):
@@ -613,7 +619,7 @@ class AsyncMockOpenAIServer(MockOpenAIServer):
                             content_type="application/json")
 
 
-__all__ = ["FAULT_KINDS", "AsyncMockOpenAIServer", "Failure", "FaultPlan", "MockOpenAIServer", "default_answer",
+__all__ = ["EXTRA_FAULTS", "FAULT_KINDS", "AsyncMockOpenAIServer", "Failure", "FaultPlan", "MockOpenAIServer", "default_answer",
            "first_token"]
 
 
