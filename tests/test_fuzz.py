@@ -19,11 +19,13 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from jurist import Completion, Item, PairwiseProtocol, PointwiseProtocol
 from jurist.io import JuristInputError, load_items
+from jurist.plan import DataSettings, EngineSettings, JudgeSettings, Outputs, Plan, PlanError, ProtocolSettings
 from jurist.protocols.base import label_probabilities, parse_label, render_chat
 from jurist.protocols.checklist import ChecklistProtocol
 from jurist.protocols.listwise import ListwiseProtocol
@@ -264,6 +266,62 @@ def test_every_protocol_reads_any_completion_into_a_verdict(top, answer, which):
         assert verdict.error and verdict.raw == answer
 
 
+# -- plan files ----------------------------------------------------------------------------------
+
+SECTIONS = {"protocol": ProtocolSettings, "judge": JudgeSettings, "data": DataSettings, "engine": EngineSettings,
+            "outputs": Outputs}
+plan_key = st.one_of(st.sampled_from(sorted(Plan.model_fields)), text)
+# 20,000 characters: a plan file is parsed by PyYAML's pure-Python loader, and 140,000 would cost seconds a case
+plan_value = st.one_of(value, huge.map(lambda s: s[:20_000]), st.sampled_from(["compare", "score", "rank", "swap", "local", "ray", "x.jsonl",
+                                                     "http://127.0.0.1:1/v1", "@no/such/file", "1-10", "-1", "0"]))
+
+
+@st.composite
+def plan_data(draw):
+    """A mapping shaped like a plan: real and unknown fields, sections of real and unknown fields, any values."""
+    data = draw(st.dictionaries(plan_key, plan_value, max_size=4))
+    for name in draw(st.lists(st.sampled_from(sorted(SECTIONS)), unique=True, max_size=3)):
+        keys = st.one_of(st.sampled_from(sorted(SECTIONS[name].model_fields)), text)
+        data[name] = draw(st.one_of(st.dictionaries(keys, plan_value, max_size=4), plan_value))
+    if draw(st.booleans()):
+        data["task"] = draw(st.sampled_from(["score", "compare", "rank", "check", "correct"]))
+    return data
+
+
+def yaml_bytes(data: object) -> bytes:
+    return yaml.safe_dump(data, allow_unicode=True).encode("utf-8", "surrogatepass")
+
+
+plan_file = st.one_of(
+    plan_data().map(yaml_bytes), plan_data().map(jsonl_line), value.map(jsonl_line), st.binary(max_size=80),
+    st.sampled_from([b"", b"task: [", b"task: compare\njudge: {spec: *x}", b"!!python/object:os.system {}",
+                     b"\xef\xbb\xbftask: compare", b"task: compare\nprotocol: {criteria: \xff\xfe}",
+                     b"task: compare\n\ttab: 1", b"- task\n- compare", b"task: compare\ntask: score",
+                     b"{" * 200, b"task: compare\nengine: {concurrency: 1e999}"]),
+)
+PLAN_WHOLE_FILE = re.compile(r"not YAML or JSON|a plan is a mapping|not valid UTF-8|cannot read the plan")
+
+
+@BOUNDED
+@given(content=plan_file, suffix=st.sampled_from([".yaml", ".json", ".yml"]))
+def test_plan_files_load_or_name_the_file_and_field(tmp_path_factory, content, suffix):
+    FUZZ_COUNTS["plans: Plan.load"] += 1
+    path = tmp_path_factory.mktemp("plan") / f"plan{suffix}"
+    path.write_bytes(content)
+    try:
+        plan = Plan.load(path)
+    except PlanError as error:
+        message = str(error)
+        assert message.startswith(f"{path}:"), message
+        named = re.findall(r"`([^`]+)`", message)
+        assert all(f"`{field}`" in message for field in error.fields)
+        assert error.fields or named or PLAN_WHOLE_FILE.search(message), message
+        return
+    again = path.with_name(f"again{suffix}")
+    plan.save(again)
+    assert Plan.load(again) == plan  # what loads, saves and loads back the same
+
+
 # -- the crashes the targets above found, one regression test each ---------------------------------
 
 
@@ -314,6 +372,23 @@ def test_out_of_range_log_probabilities_give_a_distribution_not_an_overflow_or_n
     distribution, mass = label_probabilities(Completion(text="A", label_logprobs={"A": logprob, "B": -1.0}),
                                              ["A", "B"])
     assert all(math.isfinite(p) for p in distribution.values()) and 0.0 <= mass <= 1.0
+
+
+def test_a_plan_file_that_is_not_utf8_names_the_file_and_line(tmp_path):
+    # a bare UnicodeDecodeError escaped Plan.load (and `jurist run PLAN` showed a traceback)
+    path = tmp_path / "plan.yaml"
+    path.write_bytes(b"task: compare\nprotocol:\n  criteria: caf\xe9\n")
+    with pytest.raises(PlanError, match=r"plan.yaml:3: not valid UTF-8"):
+        Plan.load(path)
+
+
+def test_a_plan_field_with_an_empty_name_is_named(tmp_path):
+    # the error said only "Extra inputs are not permitted": the empty key was dropped from the message
+    path = tmp_path / "plan.yaml"
+    path.write_text('task: compare\njudge:\n  "": local\n')
+    with pytest.raises(PlanError, match=r'`judge\.""`: Extra inputs are not permitted') as raised:
+        Plan.load(path)
+    assert raised.value.fields == ('judge.""',)
 
 
 def test_zz_fuzz_counts_are_recorded(capsys):

@@ -37,10 +37,17 @@ def bad_stores(tmp_path: Path) -> dict[str, Path]:
     foreign = tmp_path / "foreign.db"
     with sqlite3.connect(foreign) as db:
         db.execute("CREATE TABLE runs (x INTEGER)")
-    return {"text": text, "directory": directory, "corrupt": corrupt, "foreign": foreign}
+    truncated = tmp_path / "truncated.db"  # a copy cut short (a disk full, a copy interrupted)
+    store_with_runs(tmp_path / "whole.db", "abc123").close()
+    data = (tmp_path / "whole.db").read_bytes()
+    truncated.write_bytes(data[: len(data) // 2])
+    return {"text": text, "directory": directory, "corrupt": corrupt, "foreign": foreign, "truncated": truncated}
 
 
-@pytest.mark.parametrize("kind", ["text", "directory", "corrupt", "foreign"])
+BAD = ["text", "directory", "corrupt", "foreign", "truncated"]
+
+
+@pytest.mark.parametrize("kind", BAD)
 def test_a_bad_store_file_is_a_store_error_naming_it(tmp_path, kind):
     path = bad_stores(tmp_path)[kind]
     before = path.read_bytes() if path.is_file() else None
@@ -50,11 +57,16 @@ def test_a_bad_store_file_is_a_store_error_naming_it(tmp_path, kind):
         assert path.read_bytes() == before  # nothing written into a file that is not a jurist store
 
 
-@pytest.mark.parametrize("kind", ["text", "directory", "corrupt", "foreign"])
-@pytest.mark.parametrize("command", ["runs", "export"])
+@pytest.mark.parametrize("kind", BAD)
+@pytest.mark.parametrize("command", ["runs", "export", "run", "compare"])
 def test_cli_reports_a_bad_store_without_a_traceback(tmp_path, kind, command):
     path = bad_stores(tmp_path)[kind]
-    args = ["runs"] if command == "runs" else ["export", "abc123", "--out", str(tmp_path / "x.jsonl")]
+    data = tmp_path / "pairs.jsonl"
+    data.write_text('{"id": "p", "input": "q", "response_a": "a", "response_b": "b"}\n')
+    args = {"runs": ["runs"], "export": ["export", "abc123", "--out", str(tmp_path / "x.jsonl")],
+            "run": ["run", "abc123", str(data)],  # a stored run's plan, run again: the store was a traceback
+            "compare": ["compare", str(data), "--judge", "scripted:jurist.testing:hashed_judge", "--resume", "abc123"]
+            }[command]
     result = runner.invoke(app, [*args, "--store", str(path)])
     assert result.exit_code == 2 and isinstance(result.exception, SystemExit)
     assert path.name in result.output and "Traceback" not in result.output
@@ -129,3 +141,10 @@ def test_a_run_over_a_file_with_bad_rows_counts_them_in_the_store(tmp_path):
     jurist.compare(ten_rows_eight_bad(tmp_path / "pairs.jsonl"), judge=ScriptedBackend(lambda request: {"A": 0.9, "B": 0.1}),
                    store=tmp_path / "r.db", progress=False)
     assert Store(tmp_path / "r.db", create=False).runs()[-1].totals["input_skipped"] == 8
+
+
+def test_a_garbage_wal_file_is_ignored_and_committed_runs_are_kept(tmp_path):
+    """What a crash can leave next to a store: a -wal file of garbage. SQLite drops frames whose checksums fail."""
+    store_with_runs(tmp_path / "r.db", "abc123").close()
+    Path(f"{tmp_path / 'r.db'}-wal").write_bytes(b"\xff" * 5000)
+    assert [run.id for run in Store(tmp_path / "r.db", create=False).runs()] == ["abc123"]

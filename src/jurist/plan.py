@@ -108,6 +108,8 @@ class EngineSettings(_Section):
     rpm: float | None = Field(None, gt=0, description="rate limit: requests per minute")
     tpm: float | None = Field(None, gt=0, description="rate limit: prompt + output tokens per minute")
     max_attempts: int = Field(4, ge=1, description="attempts per request (429/5xx/timeouts are retried)")
+    retry_delay: float = Field(0.5, gt=0, description="seconds before the first retry, doubled after each "
+                                                      "(jittered, at most 60 s; a Retry-After is honoured up to 60 s)")
     price: tuple[float, float] | None = Field(None, description="USD per 1M prompt and per 1M output tokens")
     timeout: float | None = Field(None, gt=0, description="seconds one request may take (http judges)")
     ray_address: str | None = Field(None, description="engine ray: the cluster to join (auto, ray://HEAD:10001)")
@@ -204,9 +206,12 @@ class Plan(_Section):
     def load(cls, path: str | Path) -> Plan:
         """A plan from a YAML or JSON file; errors name the file and the plan fields."""
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            text = Path(path).read_text(encoding="utf-8-sig")
         except OSError as error:
             raise PlanError(f"{path}: cannot read the plan: {error.strerror}") from error
+        except UnicodeDecodeError as error:
+            line = Path(path).read_bytes()[: error.start].count(b"\n") + 1
+            raise PlanError(f"{path}:{line}: not valid UTF-8 (byte {error.start})") from None
         try:
             data = yaml.safe_load(text)  # JSON is YAML
         except yaml.YAMLError as error:
@@ -321,9 +326,9 @@ def plan_error(error: ValidationError, where: str | None = None) -> PlanError:
     """A pydantic error as a PlanError: one line per problem, each naming its dotted field and the value given."""
     lines, fields = [], []
     for problem in error.errors():
-        field = ".".join(str(part) for part in problem["loc"])
+        field = ".".join(str(part) or '""' for part in problem["loc"])  # an empty key is shown, not dropped
         message = problem["msg"].removeprefix("Value error, ")
-        if field:
+        if problem["loc"]:
             fields.append(field)
             given = problem.get("input")
             shown = f" (got {given!r})" if isinstance(given, (str, int, float)) and problem["type"] != "missing" else ""

@@ -3,8 +3,11 @@
 ``MockOpenAIServer`` answers ``POST /v1/chat/completions`` like an OpenAI-compatible
 server (llama.cpp server, vLLM, OpenAI), from a Python function, with configurable
 latency, a server-side concurrency cap, log-probability support (or its absence),
-and a plan of failures (429 with Retry-After, 500, 400, dropped connections). It
-uses the standard library only and serves only while its context is open::
+a plan of failures (429 with Retry-After, 500, 400, dropped connections), and
+seeded fault injection (:class:`FaultPlan`: timeouts, 429, 500/503, connections
+reset mid-body, truncated JSON, empty or garbage completions, missing
+log-probabilities, each request drawn at a rate). It uses the standard library
+only and serves only while its context is open::
 
     with MockOpenAIServer(lambda messages: {"A": 0.8, "B": 0.2}, latency_s=0.01) as server:
         backend = OpenAICompatibleBackend("mock", base_url=server.base_url)
@@ -19,13 +22,17 @@ those labels) or plain text, or a :class:`Failure` to fail that one request.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import random
 import re
 import socket
+import struct
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -61,6 +68,63 @@ class Failure:
     def disconnect(cls) -> Failure:
         """Close the connection without answering."""
         return cls(0, "connection dropped")
+
+
+# What a FaultPlan injects. Transport faults the client sees as an error (retried by the engine); content faults
+# are answers with status 200 that no judge may score as if they were right.
+TRANSPORT_FAULTS = ("timeout", "rate_limit", "server_error", "reset", "truncated")
+CONTENT_FAULTS = ("empty", "garbage", "no_logprobs")
+FAULT_KINDS = TRANSPORT_FAULTS + CONTENT_FAULTS
+# Drawn only when asked for (FaultPlan(kinds=...)): a 200 whose JSON is valid but not a chat completion.
+EXTRA_FAULTS = ("wrong_shape",)
+_GARBAGE = ("zxq", "blorf", "##", "lorem", "\u2603", "qwv", "~~", "ipsum", "\u00bf", "frob")
+
+
+@dataclass(frozen=True)
+class FaultPlan:
+    """Faults a :class:`MockOpenAIServer` injects: each request is faulty with probability ``rate``, of a kind
+    drawn uniformly from ``kinds`` (``FAULT_KINDS`` by default; ``EXTRA_FAULTS`` may be added).
+
+    The draw is seeded by ``seed``, the request's prompt and how many times that prompt was asked before, so a
+    run meets the same faults whatever the order in which its requests arrive, and a retried request is drawn
+    afresh. ``timeout_s`` is how long a "timeout" stalls before answering (longer than the client's timeout);
+    ``retry_after_s`` is the Retry-After of a 429.
+    """
+
+    rate: float = 0.2
+    seed: int = 0
+    kinds: tuple[str, ...] = FAULT_KINDS
+    timeout_s: float = 1.0
+    retry_after_s: float = 0.01
+
+    def __post_init__(self) -> None:
+        unknown = set(self.kinds) - set(FAULT_KINDS + EXTRA_FAULTS)
+        if unknown or not self.kinds or not 0.0 <= self.rate <= 1.0:
+            raise ValueError(f"a FaultPlan needs a rate in [0, 1] and kinds among "
+                             f"{', '.join(FAULT_KINDS + EXTRA_FAULTS)}")
+
+    def draw(self, prompt: str, attempt: int) -> tuple[str | None, random.Random]:
+        """The fault of the ``attempt``-th request (1, 2, ...) with this prompt (None: no fault), and the
+        generator that shapes it (which 5xx, which garbage)."""
+        digest = hashlib.sha256(f"{self.seed}\0{attempt}\0{prompt}".encode("utf-8", "surrogatepass")).digest()
+        rng = random.Random(digest)
+        return (rng.choice(self.kinds) if rng.random() < self.rate else None), rng
+
+
+@dataclass(frozen=True)
+class _Broken:
+    """A 200 answer the handler breaks on the wire: ``reset`` (connection reset mid-body) or ``truncated``
+    (a complete HTTP message whose JSON body is cut)."""
+
+    kind: str
+    payload: dict[str, Any]
+
+
+def _prompt_of(messages: list[dict[str, Any]]) -> str:
+    """What a request is counted and drawn by: its last message's text."""
+    last = messages[-1] if messages and isinstance(messages[-1], dict) else {}
+    content = last.get("content")
+    return content if isinstance(content, str) else json.dumps(content, sort_keys=True)
 
 
 def default_answer(messages: list[dict[str, Any]]) -> dict[str, float]:
@@ -105,6 +169,13 @@ class _Server(ThreadingHTTPServer):
     def shutdown_request(self, request: Any) -> None:
         self.mock._untrack(request)
         super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):  # the client left (a timeout, a reset)
+            return
+        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -156,8 +227,27 @@ class _Handler(BaseHTTPRequestHandler):
         status, payload, headers = self.server.mock._handle(body)
         if isinstance(payload, Failure):
             self._send_failure(payload)
+        elif isinstance(payload, _Broken):
+            self._send_broken(payload)
         else:
             self._send_json(status, payload, headers)
+
+    def _send_broken(self, broken: _Broken) -> None:
+        data = json.dumps(broken.payload).encode("utf-8")
+        cut = data[: len(data) // 2]
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data) if broken.kind == "reset" else len(cut)))
+        self.end_headers()
+        self.wfile.write(cut)
+        self.wfile.flush()
+        if broken.kind == "reset":  # half the promised body, then a TCP reset (SO_LINGER 0 on close)
+            self.close_connection = True
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
 
 class MockOpenAIServer:
@@ -173,18 +263,24 @@ class MockOpenAIServer:
       without latency (e.g. ``[Failure.rate_limit(0.05)] * 3``). For failures tied to a
       request's content, let ``answer`` return a :class:`Failure`; an exception raised by
       ``answer`` becomes a 500.
+    - ``faults``: a :class:`FaultPlan` drawing faults at random, seeded (thread server only).
 
     Counters: ``requests`` (all received), ``answered`` (200 responses), ``failed``
     (failures served, including logprob rejections), ``max_in_flight`` (most requests
     received and not yet answered at once), ``max_active`` (most being processed at once,
     at most ``max_concurrency``). ``bodies`` records every request body received.
+    ``attempts`` counts requests by prompt (the last message's text); ``fault_log`` lists the
+    faults injected (prompt, kind), ``injected`` counts them by kind.
     """
 
     def __init__(self, answer: AnswerFn | None = None, *, latency_s: float = 0.0,
                  max_concurrency: int | None = None, logprobs: bool = True,
                  unsupported_logprobs: Literal["reject", "omit"] = "reject",
-                 failures: Iterable[Failure] = (), model: str = "mock-judge"):
+                 failures: Iterable[Failure] = (), model: str = "mock-judge", faults: FaultPlan | None = None):
         self.answer = answer or default_answer
+        self.faults = faults
+        self.attempts: Counter[str] = Counter()
+        self.fault_log: list[tuple[str, str]] = []  # (prompt, kind) of every fault injected
         self.latency_s = latency_s
         self.max_concurrency = max_concurrency
         self.logprobs = logprobs
@@ -289,18 +385,56 @@ class MockOpenAIServer:
             self.active += delta
             self.max_active = max(self.max_active, self.active)
 
-    def _reply(self, body: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
-        try:
-            answer = self.answer(body.get("messages") or [])
-        except Exception as error:  # a broken script is a 500, not a dropped connection
-            answer = Failure.server_error(f"answer function raised {type(error).__name__}: {error}")
+    def _draw_fault(self, body: dict[str, Any]) -> tuple[str | None, random.Random | None]:
+        """Count the request by prompt and draw its fault (None without a FaultPlan)."""
+        prompt = _prompt_of(body.get("messages") or [])
+        with self._lock:
+            self.attempts[prompt] += 1
+            attempt = self.attempts[prompt]
+        if self.faults is None:
+            return None, None
+        fault, rng = self.faults.draw(prompt, attempt)
+        if fault is not None:
+            with self._lock:
+                self.fault_log.append((prompt, fault))
+        return fault, rng
+
+    @property
+    def injected(self) -> Counter[str]:
+        """Faults injected, by kind."""
+        with self._lock:
+            return Counter(kind for _, kind in self.fault_log)
+
+    def _reply(self, body: dict[str, Any], fault: str | None = None,
+               rng: random.Random | None = None) -> tuple[int, Any, dict[str, str]]:
+        rng = rng or random.Random(0)
+        if fault == "rate_limit":
+            answer: Any = Failure.rate_limit(self.faults.retry_after_s)  # type: ignore[union-attr]
+        elif fault == "server_error":
+            answer = Failure(rng.choice((500, 503)), "injected server error")
+        elif fault == "empty":
+            answer = ""
+        elif fault == "garbage":
+            answer = " ".join(rng.choices(_GARBAGE, k=rng.randint(1, 6)))
+        else:
+            try:
+                answer = self.answer(body.get("messages") or [])
+            except Exception as error:  # a broken script is a 500, not a dropped connection
+                answer = Failure.server_error(f"answer function raised {type(error).__name__}: {error}")
         if isinstance(answer, Failure):
             with self._lock:
                 self.failed += 1
             return 0, answer, {}
         payload = self._response(body, answer)
+        if fault == "no_logprobs":
+            payload["choices"][0]["logprobs"] = None
+        elif fault == "wrong_shape":  # valid JSON, not a chat completion
+            payload = rng.choice([[], "A", {"choices": ["A"]}, {"choices": [{"message": "A"}]},
+                                  {"choices": [{"message": {"content": "A"}, "logprobs": {"content": "A"}}]}])
         with self._lock:
             self.answered += 1
+        if fault in ("reset", "truncated"):
+            return 200, _Broken(fault, payload), {}
         return 200, payload, {}
 
     def _leave(self) -> None:
@@ -312,13 +446,16 @@ class MockOpenAIServer:
             early = self._admit(body)
             if early is not None:
                 return early
+            fault, rng = self._draw_fault(body)
             if self._slots is not None:
                 self._slots.acquire()
             try:
                 self._activity(+1)
                 if self.latency_s:
                     time.sleep(self.latency_s)
-                return self._reply(body)
+                if fault == "timeout":  # the client gives up first; the answer goes to a closed connection
+                    time.sleep(self.faults.timeout_s)  # type: ignore[union-attr]
+                return self._reply(body, fault, rng)
             finally:
                 self._activity(-1)
                 if self._slots is not None:
@@ -387,6 +524,8 @@ class AsyncMockOpenAIServer(MockOpenAIServer):
     """
 
     def __init__(self, answer: AnswerFn | None = None, **options: Any):
+        if options.get("faults") is not None:
+            raise ValueError("fault injection (faults=) needs MockOpenAIServer: it breaks responses on the wire")
         super().__init__(answer, **options)
         self._loop: Any = None
         self._runner: Any = None
@@ -480,7 +619,8 @@ class AsyncMockOpenAIServer(MockOpenAIServer):
                             content_type="application/json")
 
 
-__all__ = ["AsyncMockOpenAIServer", "Failure", "MockOpenAIServer", "default_answer", "first_token"]
+__all__ = ["EXTRA_FAULTS", "FAULT_KINDS", "AsyncMockOpenAIServer", "Failure", "FaultPlan", "MockOpenAIServer", "default_answer",
+           "first_token"]
 
 
 # ---------------------------------------------------------------------------

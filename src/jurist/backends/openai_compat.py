@@ -118,7 +118,7 @@ class OpenAICompatibleBackend(Backend):
                                retry_after=_retry_after(headers))
         try:
             return self._to_completion(json.loads(payload))
-        except (ValueError, KeyError, TypeError, IndexError) as error:
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError) as error:  # any JSON of another shape
             raise BackendError(f"{self.spec}: unreadable response ({type(error).__name__}: {error}): "
                                f"{payload[:200]!r}", retryable=True) from error
 

@@ -52,6 +52,7 @@ def run(
     import os
 
     from jurist.engine import Store
+    from jurist.engine.store import StoreError
     from jurist.plan import Plan, PlanError
 
     path = Path(plan)
@@ -62,7 +63,10 @@ def run(
             fail(error)
     else:  # a stored run: its plan
         where = store or os.environ.get(STORE_ENV) or DEFAULT_STORE
-        record = Store(where).find_run(plan) if Path(where).is_file() else None
+        try:
+            record = Store(where, create=False).find_run(plan) if Path(where).is_file() else None
+        except StoreError as error:  # a corrupt or foreign store: say so, no traceback
+            fail(error)
         if record is None:
             fail(f"{plan!r} is neither a plan file nor a run in {where}")
         if record.plan is None:

@@ -207,6 +207,10 @@ def run_with_signals(plan: Plan, data: Path, prepared: Prepared, resume: str | N
 
 
 def _interrupted(plan: Plan, started: float) -> None:
+    if plan.engine.engine == "ray":  # its run reaches the store only at the end; its output directory resumes
+        err.print(f"[yellow]interrupted:[/yellow] the verdicts written so far are in {plan.outputs.out}")
+        err.print("resume with: the same command again (items already there are skipped)")
+        raise typer.Exit(130)
     runs = [r for r in Store(plan.outputs.store or DEFAULT_STORE).runs() if r.created >= started - 1]
     if not runs:
         fail("interrupted before the run started", code=130)

@@ -218,7 +218,7 @@ class JudgeActor:
     def __init__(self, factory: Callable[[], JudgeLike], run_id: str, identity: dict[str, Any],
                  done_box: list[Any], mapper_args: dict[str, Any] | None, concurrency: int = 32,
                  max_attempts: int = 4, requests_per_minute: float | None = None,
-                 tokens_per_minute: float | None = None, cache_dir: str | None = None):
+                 tokens_per_minute: float | None = None, cache_dir: str | None = None, retry_delay_s: float = 0.5):
         import ray
 
         base = factory()
@@ -244,7 +244,7 @@ class JudgeActor:
             backend: Backend = ConcurrencyLimitedBackend(inner, concurrency)
             if requests_per_minute or tokens_per_minute:
                 backend = RateLimitedBackend(backend, requests_per_minute, tokens_per_minute)
-            backend = RetryingBackend(backend, self.stats, max_attempts=max_attempts)
+            backend = RetryingBackend(backend, self.stats, max_attempts=max_attempts, base_delay_s=retry_delay_s)
             if self.store is not None:
                 return CachedBackend(backend, self.store, self.stats)
             return _CountingBackend(backend, self.stats)
@@ -463,6 +463,7 @@ def run_on_ray(
     concurrency_per_actor: int = 32,
     actor_num_cpus: float = 0.5,
     max_attempts: int = 4,
+    retry_delay_s: float = 0.5,
     requests_per_minute: float | None = None,
     tokens_per_minute: float | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
@@ -584,6 +585,7 @@ def run_on_ray(
             fn_constructor_kwargs={
                 "factory": judge, "run_id": summary.run_id, "identity": identity, "done_box": [done_ref],
                 "mapper_args": actor_mapper, "concurrency": concurrency_per_actor, "max_attempts": max_attempts,
+                "retry_delay_s": retry_delay_s,
                 "requests_per_minute": requests_per_minute / split if requests_per_minute else None,
                 "tokens_per_minute": tokens_per_minute / split if tokens_per_minute else None,
                 "cache_dir": str(cache_dir) if cache_dir else None,

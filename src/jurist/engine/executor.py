@@ -39,6 +39,7 @@ class EngineConfig:
 
     concurrency: int = 4
     max_attempts: int = 4
+    retry_delay_s: float = 0.5  # before the first retry; doubled after each (RetryingBackend)
     requests_per_minute: float | None = None
     tokens_per_minute: float | None = None
     progress: bool | None = None  # None: on for an interactive terminal, off in CI and pipes
@@ -115,7 +116,8 @@ class Engine:
             backend: Backend = ConcurrencyLimitedBackend(inner, self.config.concurrency)
             if self.config.requests_per_minute or self.config.tokens_per_minute:
                 backend = RateLimitedBackend(backend, self.config.requests_per_minute, self.config.tokens_per_minute)
-            backend = RetryingBackend(backend, stats, max_attempts=self.config.max_attempts)
+            backend = RetryingBackend(backend, stats, max_attempts=self.config.max_attempts,
+                                      base_delay_s=self.config.retry_delay_s)
             return CachedBackend(backend, self.store, stats)
 
         # A jury or a cascade wraps each member's backend: every member gets the cache, retries and limits.

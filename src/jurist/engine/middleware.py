@@ -72,7 +72,11 @@ class CachedBackend(WrappingBackend):
 
 
 class RetryingBackend(WrappingBackend):
-    """Retries retryable failures with jittered exponential backoff, honouring Retry-After."""
+    """Retries retryable failures with jittered exponential backoff, honouring Retry-After.
+
+    Every wait is at most ``max_delay_s``: a server asking for an hour (or ``Retry-After: inf``) gets
+    ``max_delay_s``, so ``max_attempts`` bounds a request's time as well as its attempts.
+    """
 
     def __init__(self, inner: Backend, stats: CallStats, max_attempts: int = 4, base_delay_s: float = 0.5,
                  max_delay_s: float = 60.0):
@@ -91,7 +95,8 @@ class RetryingBackend(WrappingBackend):
                     raise
                 self.stats.retries += 1
                 backoff = min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
-                await asyncio.sleep(max(backoff, error.retry_after or 0.0))
+                asked = error.retry_after if error.retry_after is not None and error.retry_after > 0 else 0.0
+                await asyncio.sleep(max(backoff, min(asked, self.max_delay_s)))
         raise AssertionError("unreachable")
 
 

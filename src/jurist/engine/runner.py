@@ -147,7 +147,8 @@ def engine_config(plan: Plan, judge: JudgeLike) -> EngineConfig:
     engine = plan.engine
     specs = [member.spec for member in getattr(judge, "members", [judge])]
     return EngineConfig(concurrency=engine.concurrency or default_concurrency(specs), max_attempts=engine.max_attempts,
-                        requests_per_minute=engine.rpm, tokens_per_minute=engine.tpm, progress=engine.progress,
+                        retry_delay_s=engine.retry_delay, requests_per_minute=engine.rpm,
+                        tokens_per_minute=engine.tpm, progress=engine.progress,
                         prices={judge.spec: engine.price} if engine.price else {})
 
 
@@ -216,7 +217,8 @@ def _run_on_ray(plan: Plan, data: Data, store: Store, command: str | None,
     engine, settings = plan.engine, plan.data
     summary = run_on_ray(data, PlanJudge(plan), task=ITEM_TASK[plan.task], out_path=plan.outputs.out,  # type: ignore[arg-type]
                          fields=settings.fields or None, preset=settings.preset, label_map=settings.label_map or None,
-                         limit=settings.limit, max_attempts=engine.max_attempts, requests_per_minute=engine.rpm,
+                         limit=settings.limit, max_attempts=engine.max_attempts, retry_delay_s=engine.retry_delay,
+                         requests_per_minute=engine.rpm,
                          tokens_per_minute=engine.tpm, ray_address=engine.ray_address, progress=engine.progress,
                          **({"concurrency_per_actor": engine.concurrency} if engine.concurrency else {}))
     result = summary.to_run_result(command)
