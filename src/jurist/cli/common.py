@@ -133,6 +133,16 @@ class DataSource:
                           label_map=self.labels, limit=self.limit)
 
 
+def load_verdicts(verdicts: str, store: str) -> list:
+    """The judgments of a file or a stored run (``jurist.engine.store.load_judgments``); exit 2 otherwise."""
+    from jurist.engine.store import StoreError, load_judgments
+
+    try:
+        return load_judgments(verdicts, store)
+    except StoreError as error:
+        fail(error)
+
+
 def warn_skipped(errors: list[str], shown: int = 20) -> None:
     for line in errors[:shown]:
         err.print(f"[yellow]skipped:[/yellow] {flag_message(line)}", markup=True, highlight=False)
