@@ -232,7 +232,7 @@ class Store:
                              (time.time(), status, json.dumps(totals), run_id))
             self.commit()
 
-    def record_input_errors(self, run_id: str, errors: list[str], keep: int = 20) -> None:
+    def record_input_errors(self, run_id: str, errors: list[str], keep: int = 20, count: int | None = None) -> None:
         """Add the input rows the loader skipped to a run's totals: ``input_skipped`` (every one counted)
         and ``input_errors`` (the first ``keep`` reasons, each naming file, line and field). A run over a
         file whose rows were mostly bad must say so; the engine's ``skipped`` counts resumed items."""
@@ -240,7 +240,8 @@ class Store:
             row = self._db.execute("SELECT totals FROM runs WHERE id = ?", (run_id,)).fetchone()
             if row is None:
                 raise StoreError(f"{self.path}: no run {run_id!r}")
-            totals = json.loads(row[0]) | {"input_skipped": len(errors), "input_errors": list(errors[:keep])}
+            skipped = len(errors) if count is None else count  # a streamed run counts them all, keeps a few
+            totals = json.loads(row[0]) | {"input_skipped": skipped, "input_errors": list(errors[:keep])}
             self._db.execute("UPDATE runs SET totals = ? WHERE id = ?", (json.dumps(totals), run_id))
             self.commit()
 

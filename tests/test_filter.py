@@ -1,0 +1,213 @@
+"""``jurist filter`` and ``jurist annotate``: streamed judging, keep rules, top-k, quotas, rejected rows, resume."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from jurist.apps.filter import KeepError, KeepRule, annotate_file, filter_file
+from jurist.backends.scripted import ScriptedBackend
+from jurist.engine import Store
+from jurist.io import read_jsonl, read_parquet
+from jurist.plan import Plan
+from jurist.types import Verdict
+
+
+def grade(request):
+    """A judge that reads the grade written in the response ("grade 4" -> mostly 4); "garble" is unreadable."""
+    text = request.messages[-1].text
+    if "garble" in text:
+        return "I cannot say"
+    found = re.search(r"grade (\d)", text)
+    grade = int(found.group(1)) if found else 3
+    return {str(grade): 0.8, str(6 - grade if grade != 3 else 2): 0.2}
+
+
+def scripted(script=grade):
+    return {"local": ScriptedBackend(script, spec="local")}
+
+
+def rows(n=8, bucket=True):
+    return [{"id": f"r{i}", "input": f"question {i}", "response": f"answer grade {1 + i % 5}",
+             **({"lang": "en" if i % 2 else "fr"} if bucket else {}), "extra": i} for i in range(n)]
+
+
+def write_jsonl(path: Path, records) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+PLAN = Plan(task="score")
+
+
+def nonzero(distribution):
+    return {label: pytest.approx(p) for label, p in distribution.items() if p > 1e-9}
+
+
+def test_a_keep_rule_is_parsed_not_evaluated():
+    verdict = Verdict(status="scored", kind="score", score=4.2, confidence=0.9, distribution={"4": 0.8, "5": 0.2})
+    assert KeepRule.parse("score >= 4")(verdict)
+    assert not KeepRule.parse("score >= 4 and confidence > 0.95")(verdict)
+    assert KeepRule.parse("P(4) > 0.5 or not (score < 3)")(verdict)
+    assert KeepRule.parse("3 < score <= 4.5")(verdict)
+    assert KeepRule.parse("P(5) == 0.2 && score>4")(verdict)
+    pair = Verdict(status="scored", kind="compare", p_a=0.7, p_b=0.3, confidence=0.4)
+    assert KeepRule.parse("p_a > 0.6 and P(B) < 0.5", "compare")(pair)
+    for bad, says in [("score >=", "not a rule"), ("__import__('os').system('x')", "expected a comparison"),
+                      ("score >= 4 + 1", "expected a number"), ("banana > 3", "unknown name"),
+                      ("p_a > 0.5", "unknown name"), ("P() > 0.5", "P(...) takes one answer label"),
+                      ("score", "expected a comparison"), ("", "empty"), ("score in [4]", "compare with")]:
+        with pytest.raises(KeepError, match=re.escape(says)):
+            KeepRule.parse(bad)
+
+
+def test_filter_keeps_rows_above_the_bar_in_the_input_format_and_says_why_others_were_rejected(tmp_path):
+    data = rows(10)
+    data[3]["response"] = "garble"  # the judge's answer cannot be read: unscored
+    lines = [json.dumps(r) for r in data]
+    lines.insert(5, "{not json")  # line 6: an input error
+    lines.insert(7, json.dumps({"id": "no-input", "response": "x"}))  # line 8: no input field
+    source = tmp_path / "in.jsonl"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    store = Store(tmp_path / "runs.db")
+    report = filter_file(PLAN, source, tmp_path / "kept.jsonl", keep="score >= 4", rejected=tmp_path / "rej.jsonl",
+                         store=store, backends=scripted())
+    kept = read_jsonl(tmp_path / "kept.jsonl")
+    # grades 1..5 cycle: rows with grade 4 or 5 have expected scores 3.6 and 4.6... only "grade 5" passes 4
+    assert [r["id"] for r in kept] == ["r4", "r9"]
+    assert kept[0]["extra"] == 4 and kept[0]["lang"] == "fr"  # the input's own fields, untouched
+    assert kept[0]["judge_score"] == pytest.approx(0.8 * 5 + 0.2 * 1)
+    assert nonzero(kept[0]["judge_probabilities"]) == {"5": 0.8, "1": 0.2}
+    rejected = {r["line"]: r for r in read_jsonl(tmp_path / "rej.jsonl")}
+    assert rejected[6]["reason"] == "input error" and "invalid JSON" in rejected[6]["detail"]
+    assert rejected[8]["reason"] == "input error" and rejected[8]["field"] == "input"
+    assert rejected[4]["reason"] == "unscored" and "I cannot say" in rejected[4]["detail"]
+    assert rejected[4]["row"]["id"] == "r3"
+    below = [r for r in rejected.values() if r["reason"] == "below the bar"]
+    assert len(below) == 7 and all("score >= 4 is false" in r["detail"] for r in below)
+    assert report.kept == 2 and report.rejected == {"below the bar": 7, "input error": 2, "unscored": 1}
+
+
+def test_top_k_overall_and_per_bucket_keep_the_best_in_input_order(tmp_path):
+    source = write_jsonl(tmp_path / "in.jsonl", rows(10))
+    top = filter_file(PLAN, source, tmp_path / "top.jsonl", top=3, rejected=tmp_path / "rej.jsonl",
+                      backends=scripted())
+    # scores: r4, r9 (grade 5: 4.2) > r3, r8 (grade 4: 3.4)...; the earlier of equal rows ranks higher
+    assert [r["id"] for r in read_jsonl(tmp_path / "top.jsonl")] == ["r3", "r4", "r9"]
+    outside = [r for r in read_jsonl(tmp_path / "rej.jsonl") if r["reason"] == "outside the top"]
+    assert len(outside) == 7 and top.rejected["outside the top"] == 7
+    per = filter_file(PLAN, source, tmp_path / "per.jsonl", top=1, per="lang", keep="score > 1",
+                      backends=scripted())
+    # fr: r0 r2 r4 r6 r8 (grades 1 3 5 2 4) -> r4; en: r1 r3 r5 r7 r9 (grades 2 4 1 3 5) -> r9
+    assert [r["id"] for r in read_jsonl(tmp_path / "per.jsonl")] == ["r4", "r9"]
+    assert per.kept == 2
+    with pytest.raises(KeepError, match="needs `top`"):
+        filter_file(PLAN, source, tmp_path / "x.jsonl", per="lang", backends=scripted())
+
+
+def test_filter_writes_csv_and_parquet_as_read(tmp_path):
+    source = tmp_path / "in.csv"
+    with source.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=["id", "input", "response", "lang", "extra"])
+        writer.writeheader()
+        writer.writerows(rows(6))
+    filter_file(PLAN, source, tmp_path / "kept.csv", keep="score >= 3.3", backends=scripted())
+    with (tmp_path / "kept.csv").open(encoding="utf-8") as f:
+        kept = list(csv.DictReader(f))
+    assert [r["id"] for r in kept] == ["r3", "r4"]
+    assert list(kept[0])[:5] == ["id", "input", "response", "lang", "extra"] and kept[0]["extra"] == "3"
+    assert nonzero(json.loads(kept[1]["judge_probabilities"])) == {"5": 0.8, "1": 0.2}
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    parquet = tmp_path / "in.parquet"
+    pq.write_table(pa.Table.from_pylist(rows(6)), parquet)
+    filter_file(PLAN, parquet, tmp_path / "kept.parquet", keep="P(5) > 0.5", backends=scripted())
+    table = read_parquet(tmp_path / "kept.parquet")
+    assert [r["id"] for r in table] == ["r4"] and table[0]["extra"] == 4
+
+
+def test_a_rerun_with_resume_judges_only_what_is_missing(tmp_path):
+    source = write_jsonl(tmp_path / "in.jsonl", rows(6))
+    store = Store(tmp_path / "runs.db")
+    failing = {"on": True}
+
+    def flaky(request):  # the first session fails on half the items (a server down)
+        if failing["on"] and re.search(r"grade [135]", request.messages[-1].text):
+            raise ConnectionError("server down")
+        return grade(request)
+
+    backend = ScriptedBackend(flaky, spec="local")
+    plan = PLAN.with_values({"engine.max_attempts": 1})
+    first = filter_file(plan, source, tmp_path / "kept.jsonl", keep="score >= 1", store=store,
+                        backends={"local": backend})
+    assert first.rejected["failed"] == 4 and first.kept == 2  # grades 1, 3, 5, 1 failed
+    calls = len(backend.calls)
+    failing["on"] = False
+    second = filter_file(plan, source, tmp_path / "kept.jsonl", keep="score >= 1", store=store,
+                         resume=first.run_id, backends={"local": backend})
+    assert second.run_id == first.run_id
+    assert len(backend.calls) - calls == 4  # only the four failed items were judged again
+    assert second.kept == 6 and [r["id"] for r in read_jsonl(tmp_path / "kept.jsonl")] == [f"r{i}" for i in range(6)]
+    assert store.status_counts(first.run_id) == {"scored": 6, "unscored": 0, "failed": 0}
+
+
+def test_filter_refuses_a_bad_output_before_judging(tmp_path):
+    source = write_jsonl(tmp_path / "in.jsonl", rows(3))
+    backend = ScriptedBackend(grade, spec="local")
+    from jurist.io import JuristInputError
+
+    with pytest.raises(JuristInputError, match="cannot write rows as '.txt'"):
+        filter_file(PLAN, source, tmp_path / "kept.txt", backends={"local": backend})
+    with pytest.raises(KeepError):
+        filter_file(PLAN, source, tmp_path / "kept.jsonl", keep="score >> 3", backends={"local": backend})
+    assert backend.calls == []
+
+
+def test_filter_compare_verdicts(tmp_path):
+    pairs = [{"id": f"p{i}", "input": "q", "response_a": "good" if i % 2 else "bad", "response_b": "meh"}
+             for i in range(4)]
+    source = write_jsonl(tmp_path / "pairs.jsonl", pairs)
+
+    def prefer_good(request):
+        text = request.messages[-1].text
+        a_part = text.split("Response B")[0] if "Response B" in text else text
+        return {"A": 0.9, "B": 0.1} if "good" in a_part.split("Response A")[-1] else {"A": 0.2, "B": 0.8}
+
+    report = filter_file(Plan(task="compare", order="single"), source, tmp_path / "kept.jsonl",
+                         keep="p_a > 0.5", backends=scripted(prefer_good))
+    kept = read_jsonl(tmp_path / "kept.jsonl")
+    assert [r["id"] for r in kept] == ["p1", "p3"] and kept[0]["judge_preference"] == "A"
+    assert report.rejected == {"below the bar": 2}
+
+
+def test_annotate_writes_labels_with_probabilities_and_rationales(tmp_path):
+    data = rows(4) + [{"id": "bad", "input": "q", "response": "garble", "label": 2}]
+    data[0]["label"] = 1
+    source = write_jsonl(tmp_path / "in.jsonl", data)
+
+    def explaining(request):
+        if request.max_tokens and request.max_tokens > 4:  # the rationale request
+            return "Because it says so."
+        return grade(request)
+
+    report = annotate_file(PLAN, source, tmp_path / "labels.parquet", rationale=True,
+                           rejected=tmp_path / "left_out.jsonl", backends=scripted(explaining))
+    labelled = read_parquet(tmp_path / "labels.parquet")
+    assert [r["id"] for r in labelled] == ["r0", "r1", "r2", "r3"]
+    first = labelled[0]
+    assert first["label"] == "1" and nonzero(json.loads(first["probabilities"])) == {"1": 0.8, "5": 0.2}
+    assert first["score"] == pytest.approx(1.8) and first["human_label"] == 1
+    assert first["rationale"] == "Because it says so."
+    assert report.written == 4 and report.left_out == {"unscored": 1}
+    assert read_jsonl(tmp_path / "left_out.jsonl")[0]["id"] == "bad"
+    plain = annotate_file(PLAN, source, tmp_path / "labels.jsonl", backends=scripted())
+    rows_out = read_jsonl(tmp_path / "labels.jsonl")
+    assert "rationale" not in rows_out[0] and nonzero(rows_out[1]["probabilities"]) == {"2": 0.8, "4": 0.2}
+    assert plain.written == 4
+    with pytest.raises(KeepError, match="jsonl or .parquet"):
+        annotate_file(PLAN, source, tmp_path / "labels.csv", backends=scripted())
