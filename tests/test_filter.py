@@ -211,3 +211,68 @@ def test_annotate_writes_labels_with_probabilities_and_rationales(tmp_path):
     assert plain.written == 4
     with pytest.raises(KeepError, match="jsonl or .parquet"):
         annotate_file(PLAN, source, tmp_path / "labels.csv", backends=scripted())
+
+
+# --------------------------------------------------------------------------- the commands
+
+from typer.testing import CliRunner  # noqa: E402
+
+from jurist.cli import app  # noqa: E402
+
+JUDGE = ["--judge", "scripted:tests.test_filter:grade"]
+
+
+def test_jurist_filter_and_annotate_on_the_command_line(tmp_path):
+    source = write_jsonl(tmp_path / "in.jsonl", rows(10))
+    store = ["--store", str(tmp_path / "runs.db")]
+    result = CliRunner().invoke(app, ["filter", str(source), *JUDGE, *store, "--keep", "score>=3.3", "--top", "3",
+                                      "--out", str(tmp_path / "kept.csv"), "--rejected", str(tmp_path / "rej.jsonl"),
+                                      "--name", "nightly-filter"])
+    assert result.exit_code == 0, result.output
+    assert "kept" in result.output and "rejected: below the bar" in result.output
+    with (tmp_path / "kept.csv").open(encoding="utf-8") as f:
+        assert [r["id"] for r in csv.DictReader(f)] == ["r3", "r4", "r9"]
+    assert Store(tmp_path / "runs.db").find_run("nightly-filter").totals["scored"] == 10
+    bad = CliRunner().invoke(app, ["filter", str(source), *JUDGE, *store, "--keep", "score >= banana",
+                                   "--out", str(tmp_path / "k.jsonl")])
+    assert bad.exit_code == 2 and "unknown name" in bad.output
+    no_out = CliRunner().invoke(app, ["filter", str(source), *JUDGE, *store, "--keep", "score>=4"])
+    assert no_out.exit_code == 2 and "--out" in no_out.output
+    report = CliRunner().invoke(app, ["filter", str(source), *JUDGE, *store, "--out", str(tmp_path / "k.jsonl"),
+                                      "--report", str(tmp_path / "r.html")])
+    assert report.exit_code == 2 and "--report" in report.output  # a streamed run keeps judgments in the store only
+    labels = CliRunner().invoke(app, ["annotate", str(source), *JUDGE, *store, "--scale", "1-5",
+                                      "--out", str(tmp_path / "labels.jsonl")])
+    assert labels.exit_code == 0, labels.output
+    assert [r["label"] for r in read_jsonl(tmp_path / "labels.jsonl")][:5] == ["1", "2", "3", "4", "5"]
+
+
+def prefer_good(request):
+    """A pairwise judge: "good" beats anything, "meh" beats "bad", "so-so" beats "meh" barely (in either order)."""
+    text = request.messages[-1].text
+    a = text.split("[Response A]")[-1].split("[End of response A]")[0].strip()
+    b = text.split("[Response B]")[-1].split("[End of response B]")[0].strip()
+    if {a, b} == {"so-so", "meh"}:
+        return {"A": 0.6, "B": 0.4} if a == "so-so" else {"A": 0.4, "B": 0.6}
+    rank = {"good": 3, "meh": 2, "bad": 1}
+    return {"A": 0.9, "B": 0.1} if rank[a] > rank[b] else {"A": 0.1, "B": 0.9}
+
+
+def test_jurist_export_pairs(tmp_path):
+    answers = ["bad", "good", "so-so", "good"]
+    pairs = [{"id": f"p{i}", "input": f"q{i}", "response_a": a, "response_b": "meh"} for i, a in enumerate(answers)]
+    source = write_jsonl(tmp_path / "pairs.jsonl", pairs)
+    store = ["--store", str(tmp_path / "runs.db")]
+    judged = CliRunner().invoke(app, ["compare", str(source), "--judge", "scripted:tests.test_filter:prefer_good",
+                                      *store, "--name", "arena"])
+    assert judged.exit_code == 0, judged.output
+    result = CliRunner().invoke(app, ["export-pairs", "arena", "--data", str(source), "--out",
+                                      str(tmp_path / "dpo.jsonl"), "--min-confidence", "0.7", *store])
+    assert result.exit_code == 0, result.output
+    assert read_jsonl(tmp_path / "dpo.jsonl") == [{"prompt": "q0", "chosen": "meh", "rejected": "bad"},
+                                                  {"prompt": "q1", "chosen": "good", "rejected": "meh"},
+                                                  {"prompt": "q3", "chosen": "good", "rejected": "meh"}]
+    assert "3 pairs" in result.output and "below the confidence bar 1" in result.output
+    none = CliRunner().invoke(app, ["export-pairs", "arena", "--data", str(source), "--out",
+                                    str(tmp_path / "none.jsonl"), "--min-confidence", "0.99", *store])
+    assert none.exit_code == 1 and "no pair passed" in none.output

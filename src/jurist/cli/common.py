@@ -17,9 +17,9 @@ from jurist.io import LoadResult
 from jurist.plan import Plan
 
 # `jurist --help` lists commands in the order a user meets them, not in the order modules register them.
-COMMAND_ORDER = ("score", "compare", "rank", "check", "correct", "run", "runs", "export", "meta", "calibrate",
-                 "jury-fit", "learn", "templates", "audit", "report", "review", "estimate", "leaderboard", "serve",
-                 "gate-run", "best-of-n", "critique", "steps", "doctor")
+COMMAND_ORDER = ("score", "compare", "rank", "check", "correct", "run", "runs", "export", "export-pairs", "meta",
+                 "calibrate", "jury-fit", "learn", "templates", "audit", "report", "review", "estimate", "leaderboard",
+                 "filter", "annotate", "serve", "gate-run", "best-of-n", "critique", "steps", "doctor")
 
 
 class _OrderedCommands(TyperGroup):
