@@ -276,3 +276,27 @@ def test_jurist_export_pairs(tmp_path):
     none = CliRunner().invoke(app, ["export-pairs", "arena", "--data", str(source), "--out",
                                     str(tmp_path / "none.jsonl"), "--min-confidence", "0.99", *store])
     assert none.exit_code == 1 and "no pair passed" in none.output
+
+
+@pytest.mark.model
+def test_filter_on_the_embedded_model(embedded, tmp_path):
+    """The real 0.5B judge on four question-answer rows: every row is judged and kept or rejected with its
+    verdict, the scores are read from the label distribution, and a resumed run makes no model call."""
+    source = Path(__file__).resolve().parents[1] / "examples" / "data" / "qa_items.jsonl"
+    plan = Plan(task="score", protocol={"rubric": "Is the answer correct?"}, engine={"progress": False})
+    store = Store(tmp_path / "runs.db")
+    report = filter_file(plan, source, tmp_path / "kept.jsonl", keep="score >= 3", rejected=tmp_path / "rej.jsonl",
+                         store=store, backends={"local": embedded})
+    kept, rejected = read_jsonl(tmp_path / "kept.jsonl"), read_jsonl(tmp_path / "rej.jsonl")
+    assert report.read == 4 and report.kept == len(kept) and len(kept) + len(rejected) == 4
+    assert store.status_counts(report.run_id) == {"scored": 4, "unscored": 0, "failed": 0}
+    scores = {r["id"]: r["judge_score"] for r in kept} | {r["id"]: r["judge_score"] for r in rejected}
+    assert all(1.0 <= s <= 5.0 for s in scores.values())
+    assert all(r["judge_score"] >= 3 for r in kept) and all(r["reason"] == "below the bar" for r in rejected)
+    assert all(abs(sum(r["judge_probabilities"].values()) - 1) < 1e-6 for r in kept)
+    calls = report.totals["model_calls"]
+    again = filter_file(plan, source, tmp_path / "kept2.jsonl", keep="score >= 3", store=store,
+                        resume=report.run_id, backends={"local": embedded})
+    assert calls == 4 and again.totals["model_calls"] == calls  # nothing new was asked of the model
+    assert read_jsonl(tmp_path / "kept2.jsonl") == kept
+    print({k: round(v, 2) for k, v in scores.items()})
