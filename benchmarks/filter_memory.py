@@ -50,7 +50,7 @@ if mode.startswith("filter"):
     options = {"top": 100, "per": "lang"} if mode == "filter-top" else {}
     report = filter_file(Plan(task="score", engine={"progress": False}), path, f"{work}/kept.jsonl",
                          keep="score >= 4", rejected=f"{work}/rejected.jsonl", store=f"{work}/runs.db",
-                         backends={"local": ScriptedBackend(judge, spec="local")}, **options)
+                         backends={"local": ScriptedBackend(judge, spec="local", record=False)}, **options)
     extra = {"kept": report.kept, "rejected": sum(report.rejected.values())}
 elif mode.startswith("plain"):
     if mode == "plain-imports":
