@@ -203,12 +203,12 @@ def test_annotate_writes_labels_with_probabilities_and_rationales(tmp_path):
     assert first["label"] == "1" and nonzero(json.loads(first["probabilities"])) == {"1": 0.8, "5": 0.2}
     assert first["score"] == pytest.approx(1.8) and first["human_label"] == 1
     assert first["rationale"] == "Because it says so."
-    assert report.written == 4 and report.left_out == {"unscored": 1}
+    assert report.kept == 4 and report.rejected == {"unscored": 1}
     assert read_jsonl(tmp_path / "left_out.jsonl")[0]["id"] == "bad"
     plain = annotate_file(PLAN, source, tmp_path / "labels.jsonl", backends=scripted())
     rows_out = read_jsonl(tmp_path / "labels.jsonl")
     assert "rationale" not in rows_out[0] and nonzero(rows_out[1]["probabilities"]) == {"2": 0.8, "4": 0.2}
-    assert plain.written == 4
+    assert plain.kept == 4
     with pytest.raises(KeepError, match="jsonl or .parquet"):
         annotate_file(PLAN, source, tmp_path / "labels.csv", backends=scripted())
 

@@ -30,7 +30,7 @@ from jurist.io import Row, RowWriter
 from jurist.plan import Plan, PlanError
 from jurist.types import Judgment, Verdict
 
-__all__ = ["AnnotateReport", "FilterReport", "KeepError", "KeepRule", "annotate_file", "filter_file",
+__all__ = ["FilterReport", "KeepError", "KeepRule", "annotate_file", "filter_file",
            "verdict_columns"]
 
 # the verdict values a rule may name, per verdict kind
@@ -56,6 +56,11 @@ def _label_of(node: ast.expr, text: str) -> str:
                     f"got {ast.get_source_segment(text, node)!r}")
 
 
+def _source(text: str) -> str:
+    """The rule as Python reads it (``&&`` and ``||`` are accepted for ``and`` and ``or``)."""
+    return text.strip().replace("&&", " and ").replace("||", " or ")
+
+
 @dataclass(frozen=True)
 class KeepRule:
     """A parsed keep rule (or, with :meth:`value`, one value to rank by). Calling it on a verdict says
@@ -68,32 +73,29 @@ class KeepRule:
     @classmethod
     def parse(cls, text: str, kind: str = "score") -> KeepRule:
         """A rule over verdicts of ``kind`` (score or compare); :class:`KeepError` says what is wrong."""
-        tree = cls._tree(text)
-        rule = cls(text, kind, tree)
-        rule._check(tree, boolean=True)
-        return rule
+        return cls._made(text, kind, boolean=True)
 
     @classmethod
     def value(cls, text: str, kind: str = "score") -> KeepRule:
         """One value of the verdict (``score``, ``confidence``, ``P(5)``...), e.g. what top-k ranks by."""
-        tree = cls._tree(text)
-        rule = cls(text, kind, tree)
-        rule._check(tree, boolean=False)
-        return rule
+        return cls._made(text, kind, boolean=False)
 
-    @staticmethod
-    def _tree(text: str) -> ast.expr:
-        source = text.strip().replace("&&", " and ").replace("||", " or ")
+    @classmethod
+    def _made(cls, text: str, kind: str, boolean: bool) -> KeepRule:
+        source = _source(text)
         if not source:
             raise KeepError("the rule is empty; e.g. 'score >= 4'")
         try:
-            return ast.parse(source, mode="eval").body
+            tree = ast.parse(source, mode="eval").body
         except SyntaxError as error:
             pointer = f" at character {error.offset}" if error.offset else ""
             raise KeepError(f"{text!r}: not a rule{pointer} ({error.msg}); e.g. 'score >= 4 and confidence > 0.8'") from None
+        rule = cls(text, kind, tree)
+        rule._check(tree, boolean)
+        return rule
 
     def _fail(self, node: ast.AST, why: str) -> KeepError:
-        segment = ast.get_source_segment(self.text.strip().replace("&&", " and ").replace("||", " or "), node)
+        segment = ast.get_source_segment(_source(self.text), node)
         return KeepError(f"{self.text!r}: {why}: {segment!r}")
 
     def _check(self, node: ast.AST, boolean: bool) -> None:
@@ -193,7 +195,8 @@ def _kind(plan: Plan) -> str:
 
 @dataclass
 class FilterReport:
-    """What a filter did: its run, the rows kept, the rows rejected by reason."""
+    """What a filter or an annotation did: its run, the rows kept (labelled), the rows rejected (left out) by
+    reason, and the run's totals."""
 
     run_id: str
     kept: int = 0
@@ -203,6 +206,19 @@ class FilterReport:
     @property
     def read(self) -> int:
         return self.kept + sum(self.rejected.values())
+
+
+def _judge_file(plan: Plan, data: str | Path, outputs: tuple[str | Path | None, ...],
+                store: Store | str | Path | None, resume: str | None, command: str | None,
+                backends: Mapping[str, Backend] | None) -> tuple[Store, FilterReport]:
+    """Refuse outputs that cannot be written (before any judgment is paid for), then run the plan over the
+    file, streamed, into the store."""
+    for path in outputs:
+        if path is not None:
+            RowWriter(path).close(failed=True)
+    the_store = store if isinstance(store, Store) else Store(store or plan.outputs.store or ":memory:")
+    result = run(plan, data, store=the_store, resume=resume, command=command, backends=backends, stream=True)
+    return the_store, FilterReport(result.run.id, totals=result.stats)
 
 
 @dataclass(order=True)
@@ -265,24 +281,19 @@ def filter_file(plan: Plan, data: str | Path, out: str | Path, *, keep: str | No
     if top is not None and top < 1:
         raise KeepError(f"`top` must be at least 1, got {top}")
     rank = KeepRule.value(by or ("score" if kind == "score" else "p_a"), kind) if top else None
-    for path in (out, rejected):  # refused before any judgment: an output that cannot be written
-        if path is not None:
-            RowWriter(path).close(failed=True)
-    the_store = store if isinstance(store, Store) else Store(store or plan.outputs.store or ":memory:")
-    result = run(plan, data, store=the_store, resume=resume, command=command, backends=backends, stream=True)
-    report = FilterReport(result.run.id, totals=result.stats)
+    the_store, report = _judge_file(plan, data, (out, rejected), store, resume, command, backends)
     heaps: dict[Any, list[_Ranked]] = {}
     with RowWriter(out) as kept, (RowWriter(rejected) if rejected else _Discard()) as dropped:
         def reject(row: Row, reason: str, detail: str, verdict: Verdict | None = None) -> None:
             report.rejected[reason] += 1
             dropped.write(_rejected_row(row, reason, detail, kind, verdict))
 
-        for seq, (row, judgment) in enumerate(_judged(plan, data, the_store, result.run.id, plan.engine.progress)):
+        for seq, (row, judgment) in enumerate(_judged(plan, data, the_store, report.run_id, plan.engine.progress)):
             if row.error is not None:
                 reject(row, "input error", str(row.error))
                 continue
             if judgment is None:
-                reject(row, "not judged", f"no judgment in run {result.run.id} (interrupted? resume it)")
+                reject(row, "not judged", f"no judgment in run {report.run_id} (interrupted? resume it)")
                 continue
             verdict = judgment.verdict
             if verdict.status == "unscored":
@@ -340,16 +351,6 @@ class _Discard:
         pass
 
 
-@dataclass
-class AnnotateReport:
-    """What an annotation did: its run, the rows labelled, and the rows left out by reason."""
-
-    run_id: str
-    written: int = 0
-    left_out: Counter[str] = field(default_factory=Counter)
-    totals: dict[str, Any] = field(default_factory=dict)
-
-
 def annotation(row: Row, verdict: Verdict, kind: str, rationale: bool) -> dict[str, Any]:
     """One training example: the item, the judge's label and its probabilities (and rationale when asked)."""
     item = row.item
@@ -373,7 +374,7 @@ def annotation(row: Row, verdict: Verdict, kind: str, rationale: bool) -> dict[s
 def annotate_file(plan: Plan, data: str | Path, out: str | Path, *, rationale: bool = False,
                   rejected: str | Path | None = None, store: Store | str | Path | None = None,
                   resume: str | None = None, command: str | None = None,
-                  backends: Mapping[str, Backend] | None = None) -> AnnotateReport:
+                  backends: Mapping[str, Backend] | None = None) -> FilterReport:
     """Label every row of ``data`` with ``plan``'s judge and write training examples to ``out`` (.jsonl or
     .parquet): ``id``, ``input``, the response(s), ``label`` (the judge's most likely label, or its preference),
     ``probabilities`` (every label's), ``score`` (the expected score), ``confidence``, ``rationale`` (with
@@ -385,23 +386,18 @@ def annotate_file(plan: Plan, data: str | Path, out: str | Path, *, rationale: b
         raise KeepError(f"{out}: annotations are written as .jsonl or .parquet")
     if rationale and not plan.judge.explain:
         plan = plan.with_values({"judge.explain": True})
-    for path in (out, rejected):
-        if path is not None:
-            RowWriter(path).close(failed=True)
-    the_store = store if isinstance(store, Store) else Store(store or plan.outputs.store or ":memory:")
-    result = run(plan, data, store=the_store, resume=resume, command=command, backends=backends, stream=True)
-    report = AnnotateReport(result.run.id, totals=result.stats)
+    the_store, report = _judge_file(plan, data, (out, rejected), store, resume, command, backends)
     with RowWriter(out) as written, (RowWriter(rejected) if rejected else _Discard()) as dropped:
-        for row, judgment in _judged(plan, data, the_store, result.run.id, plan.engine.progress):
+        for row, judgment in _judged(plan, data, the_store, report.run_id, plan.engine.progress):
             verdict = judgment.verdict if judgment is not None else None
             if row.error is not None or verdict is None or verdict.status != "scored":
                 reason = ("input error" if row.error is not None else "not judged" if verdict is None
                           else verdict.status)
                 detail = (str(row.error) if row.error is not None else "no judgment in the run" if verdict is None
                           else verdict.error or f"the judge's answer could not be read: {(verdict.raw or '')[:200]!r}")
-                report.left_out[reason] += 1
+                report.rejected[reason] += 1
                 dropped.write(_rejected_row(row, reason, detail, kind, verdict))
                 continue
             written.write(annotation(row, verdict, kind, rationale))
-            report.written += 1
+            report.kept += 1
     return report

@@ -115,11 +115,11 @@ def _run_annotate(task: str, data: Path, values: dict[str, Any], ctx: typer.Cont
                              resume=values.get("resume"), command=command)
 
     target, own, report = _work("annotate", data, values, ctx, do)
-    rows = [("run", report.run_id), ("labelled", str(report.written))]
-    rows += [(f"left out: {reason}", str(n)) for reason, n in sorted(report.left_out.items())]
+    rows = [("run", report.run_id), ("labelled", str(report.kept))]
+    rows += [(f"left out: {reason}", str(n)) for reason, n in sorted(report.rejected.items())]
     _counts(f"jurist annotate · {data.name}", rows, report.totals)
     out.print(f"labels: {target}" + (f"; left out: {own['rejected']}" if own["rejected"] else ""))
-    if not report.written:
+    if not report.kept:
         fail("no row could be labelled (see --rejected)", code=1)
 
 
