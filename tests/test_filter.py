@@ -65,6 +65,28 @@ def test_a_keep_rule_is_parsed_not_evaluated():
             KeepRule.parse(bad)
 
 
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+RULE_PARTS = ["score", "confidence", "p_a", "P(5)", "P(A)", "P()", ">=", "<", "==", "and", "or", "not", "(", ")",
+              "4", "-1", "0.5", "1e309", "__import__('os')", "x.y", "[1]", "lambda: 1", "&&", "||", "+", "'pass'"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(max_size=30), st.lists(st.sampled_from(RULE_PARTS), max_size=8).map(" ".join)),
+       st.sampled_from(["score", "compare"]))
+def test_any_rule_text_is_a_rule_or_a_keep_error_and_a_rule_never_raises_on_a_verdict(text, kind):
+    try:
+        rule = KeepRule.parse(text, kind)
+    except KeepError as error:
+        assert str(error)
+        return
+    for verdict in (Verdict(status="scored", kind="score", score=3.0, confidence=0.5, distribution={"5": 0.5}),
+                    Verdict(status="scored", kind="compare", p_a=0.2, p_b=0.8),
+                    Verdict(status="unscored", kind=kind)):  # missing values: comparisons are false
+        assert rule(verdict) in (True, False)
+
+
 def test_filter_keeps_rows_above_the_bar_in_the_input_format_and_says_why_others_were_rejected(tmp_path):
     data = rows(10)
     data[3]["response"] = "garble"  # the judge's answer cannot be read: unscored
@@ -166,6 +188,23 @@ def test_filter_refuses_a_bad_output_before_judging(tmp_path):
     with pytest.raises(KeepError):
         filter_file(PLAN, source, tmp_path / "kept.jsonl", keep="score >> 3", backends={"local": backend})
     assert backend.calls == []
+
+
+def test_rows_that_do_not_fit_a_csv_output_fail_with_the_run_to_resume(tmp_path):
+    data = rows(4)
+    data[2]["surprise"] = "a column the first rows lack"
+    source = write_jsonl(tmp_path / "in.jsonl", data)
+    backend = ScriptedBackend(grade, spec="local")
+    store = Store(tmp_path / "runs.db")
+    from jurist.io import JuristInputError
+
+    with pytest.raises(JuristInputError, match=r"column\(s\) \['surprise'\].*rerun with `resume` (\w+)") as caught:
+        filter_file(PLAN, source, tmp_path / "kept.csv", store=store, backends={"local": backend})
+    assert not (tmp_path / "kept.csv").exists()  # no half-written file
+    run_id = re.search(r"resume` (\w+)", str(caught.value)).group(1)
+    again = filter_file(PLAN, source, tmp_path / "kept.jsonl", store=store, resume=run_id,
+                        backends={"local": backend})
+    assert again.kept == 4 and len(backend.calls) == 4  # written without judging again
 
 
 def test_filter_compare_verdicts(tmp_path):

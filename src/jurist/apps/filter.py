@@ -18,6 +18,7 @@ import math
 import operator
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from jurist.backends.base import Backend
 from jurist.engine.executor import show_progress
 from jurist.engine.runner import rows_of, run
 from jurist.engine.store import Store
-from jurist.io import Row, RowWriter
+from jurist.io import JuristInputError, Row, RowWriter
 from jurist.plan import Plan, PlanError
 from jurist.types import Judgment, Verdict
 
@@ -221,6 +222,16 @@ def _judge_file(plan: Plan, data: str | Path, outputs: tuple[str | Path | None, 
     return the_store, FilterReport(result.run.id, totals=result.stats)
 
 
+@contextmanager
+def _kept_on_error(report: FilterReport) -> Iterator[None]:
+    """An output that fails while being written says that the judgments are kept and how to reuse them."""
+    try:
+        yield
+    except JuristInputError as error:
+        raise JuristInputError(f"{error} (the judgments are kept in run {report.run_id}: rerun with `resume` "
+                               f"{report.run_id} to write the outputs without judging again)") from None
+
+
 @dataclass(order=True)
 class _Ranked:
     value: float
@@ -283,7 +294,7 @@ def filter_file(plan: Plan, data: str | Path, out: str | Path, *, keep: str | No
     rank = KeepRule.value(by or ("score" if kind == "score" else "p_a"), kind) if top else None
     the_store, report = _judge_file(plan, data, (out, rejected), store, resume, command, backends)
     heaps: dict[Any, list[_Ranked]] = {}
-    with RowWriter(out) as kept, (RowWriter(rejected) if rejected else _Discard()) as dropped:
+    with _kept_on_error(report), RowWriter(out) as kept, (RowWriter(rejected) if rejected else _Discard()) as dropped:
         def reject(row: Row, reason: str, detail: str, verdict: Verdict | None = None) -> None:
             report.rejected[reason] += 1
             dropped.write(_rejected_row(row, reason, detail, kind, verdict))
@@ -387,7 +398,8 @@ def annotate_file(plan: Plan, data: str | Path, out: str | Path, *, rationale: b
     if rationale and not plan.judge.explain:
         plan = plan.with_values({"judge.explain": True})
     the_store, report = _judge_file(plan, data, (out, rejected), store, resume, command, backends)
-    with RowWriter(out) as written, (RowWriter(rejected) if rejected else _Discard()) as dropped:
+    with _kept_on_error(report), RowWriter(out) as written, \
+            (RowWriter(rejected) if rejected else _Discard()) as dropped:
         for row, judgment in _judged(plan, data, the_store, report.run_id, plan.engine.progress):
             verdict = judgment.verdict if judgment is not None else None
             if row.error is not None or verdict is None or verdict.status != "scored":
