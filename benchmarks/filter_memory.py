@@ -18,7 +18,8 @@ own peak RSS, read with ``resource.getrusage``), over the first N rows (a file o
   top-k filter: both up to ``--max-extra`` rows (default 100,000) to keep the run short.
 
 Flat memory means the jurist column does not grow with N. Wall times are printed for what they tell about
-per-row overhead (not asserted anywhere).
+per-row overhead (not asserted anywhere). ``--profile N`` instead runs the filter over N rows in this process
+under cProfile and prints where the time per row goes.
 """
 
 from __future__ import annotations
@@ -87,13 +88,56 @@ def measure(mode: str, path: Path, work: Path) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def profile(n: int) -> None:
+    """cProfile of one filter over n rows: the functions that take the most cumulative time, per row."""
+    import cProfile
+    import pstats
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    from jurist.apps.filter import filter_file
+    from jurist.backends.scripted import ScriptedBackend
+    from jurist.plan import Plan
+
+    answers = {g: {str(g): 0.8, str(6 - g if g != 3 else 2): 0.2} for g in range(1, 6)}
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "rows.jsonl"
+        write_rows(data, n)
+        backend = ScriptedBackend(lambda r: answers[int(r.messages[-1].text.split("grade ")[1][0])], spec="local",
+                                  record=False)
+        profiler = cProfile.Profile()
+        profiler.enable()
+        filter_file(Plan(task="score", engine={"progress": False}), data, Path(tmp) / "kept.jsonl",
+                    keep="score >= 4", rejected=Path(tmp) / "rejected.jsonl", store=Path(tmp) / "runs.db",
+                    backends={"local": backend})
+        profiler.disable()
+    stats = pstats.Stats(profiler)
+    total = stats.total_tt  # type: ignore[attr-defined]
+    print(f"{n} rows: {total:.2f} s of CPU in the profiler, {total / n * 1e3:.3f} ms per row")
+    wanted = {"_run_streamed": "judging pass (runner, engine, judge)", "_judged": "writing pass (read again + store)",
+              "iter_rows": "reading rows (both passes)", "_build_item": "  of which: building Items",
+              "render": "rendering prompts (Jinja2)", "complete": "backend middleware (cache, retries, limits)",
+              "completion_key": "  of which: cache keys (JSON + sha256)", "read": "reading verdicts",
+              "put_judgment": "storing judgments", "judgment": "reading judgments back"}
+    rows = {}
+    for (file, _, name), (_, _, _, cumulative, _) in stats.stats.items():  # type: ignore[attr-defined]
+        if name in wanted and ("jurist" in file or name == "execute"):
+            rows[name] = max(rows.get(name, 0.0), cumulative)
+    for name, label in wanted.items():
+        if name in rows:
+            print(f"  {label:<48} {rows[name] / n * 1e3:6.3f} ms per row")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--modes", default="plain,plain-imports,load_items,filter,filter-top")
     parser.add_argument("--max-extra", type=int, default=100_000, help="largest N for load_items and filter-top")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--profile", type=int, help="profile the filter over this many rows instead")
     args = parser.parse_args()
+    if args.profile:
+        profile(args.profile)
+        return
     sizes = [int(s) for s in args.sizes.split(",")]
     modes = args.modes.split(",")
     results: list[dict] = []
