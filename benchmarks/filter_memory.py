@@ -52,7 +52,9 @@ if mode.startswith("filter"):
     report = filter_file(Plan(task="score", engine={"progress": False}), path, f"{work}/kept.jsonl",
                          keep="score >= 4", rejected=f"{work}/rejected.jsonl", store=f"{work}/runs.db",
                          backends={"local": ScriptedBackend(judge, spec="local", record=False)}, **options)
-    extra = {"kept": report.kept, "rejected": sum(report.rejected.values())}
+    import os
+    store = sum(os.path.getsize(f"{work}/runs.db{end}") for end in ("", "-wal") if os.path.exists(f"{work}/runs.db{end}"))
+    extra = {"kept": report.kept, "rejected": sum(report.rejected.values()), "store_mb": store / 2**20}
 elif mode.startswith("plain"):
     if mode == "plain-imports":
         import jurist.apps.filter  # noqa: F401
@@ -152,8 +154,9 @@ def main() -> None:
                 started = time.time()
                 row = {"rows": n, "mode": mode, **measure(mode, data, root / f"{mode}_{n}")}
                 results.append(row)
+                disk = f"  store on disk {row['store_mb']:.0f} MB" if "store_mb" in row else ""
                 print(f"{n:>9} rows  {mode:<11} peak RSS {row['peak_rss_mb']:7.1f} MB  {row['seconds']:8.1f} s"
-                      f"  (wall {time.time() - started:.0f} s)", flush=True)
+                      f"  (wall {time.time() - started:.0f} s){disk}", flush=True)
             data.unlink()
     print()
     print("| rows | plain json.loads loop | the same after importing jurist | load_items (a list) | jurist filter "
