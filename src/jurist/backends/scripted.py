@@ -18,18 +18,24 @@ class ScriptedBackend(Backend):
     The script may return a ``Completion``, plain text (no log-probabilities, as from
     a server that offers none), or a ``{label: probability}`` dict, which becomes the
     first token's top log-probabilities with the most likely label as the text.
-    ``calls`` records every request, so tests can count model calls.
+    ``calls`` records every request, so tests can count model calls (``record=False``: only ``n_calls``
+    counts them, so a long run, e.g. a benchmark over a million items, does not keep every request).
     """
 
-    def __init__(self, script: Script, spec: str = "scripted", latency_s: float = 0.0, vision: bool = False):
+    def __init__(self, script: Script, spec: str = "scripted", latency_s: float = 0.0, vision: bool = False,
+                 record: bool = True):
         self.script = script
+        self.record = record
+        self.n_calls = 0
         self.vision = vision
         self.spec = spec
         self.latency_s = latency_s
         self.calls: list[CompletionRequest] = []
 
     async def complete(self, request: CompletionRequest) -> Completion:
-        self.calls.append(request)
+        self.n_calls += 1
+        if self.record:
+            self.calls.append(request)
         if self.latency_s:
             await asyncio.sleep(self.latency_s)
         answer = self.script(request)

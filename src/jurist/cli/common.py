@@ -17,9 +17,9 @@ from jurist.io import LoadResult
 from jurist.plan import Plan
 
 # `jurist --help` lists commands in the order a user meets them, not in the order modules register them.
-COMMAND_ORDER = ("score", "compare", "rank", "check", "correct", "run", "runs", "export", "meta", "calibrate",
-                 "jury-fit", "learn", "templates", "audit", "report", "review", "estimate", "leaderboard", "serve",
-                 "gate-run", "best-of-n", "critique", "steps", "doctor")
+COMMAND_ORDER = ("score", "compare", "rank", "check", "correct", "run", "runs", "export", "export-pairs", "meta",
+                 "calibrate", "jury-fit", "learn", "templates", "audit", "report", "review", "estimate", "leaderboard",
+                 "filter", "annotate", "serve", "gate-run", "best-of-n", "critique", "steps", "doctor")
 
 
 class _OrderedCommands(TyperGroup):
@@ -131,6 +131,16 @@ class DataSource:
 
         return load_items(self.path, self.task, fields=self.fields, preset=self.preset,  # type: ignore[arg-type]
                           label_map=self.labels, limit=self.limit)
+
+
+def load_verdicts(verdicts: str, store: str) -> list:
+    """The judgments of a file or a stored run (``jurist.engine.store.load_judgments``); exit 2 otherwise."""
+    from jurist.engine.store import StoreError, load_judgments
+
+    try:
+        return load_judgments(verdicts, store)
+    except StoreError as error:
+        fail(error)
 
 
 def warn_skipped(errors: list[str], shown: int = 20) -> None:

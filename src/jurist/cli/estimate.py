@@ -18,10 +18,10 @@ from jurist.cli.common import (
     app,
     err,
     fail,
+    load_verdicts,
     out,
     table,
 )
-from jurist.cli.trust import _load_verdicts
 from jurist.io import JuristInputError
 from jurist.metrics.estimation import MIN_YOUDEN, estimate_run
 
@@ -41,7 +41,7 @@ def estimate(
     store: StoreOpt = DEFAULT_STORE,
 ) -> None:
     """The judge's raw pass rate and the rate corrected for its true/false positive rates (Rogan-Gladen), 95% CIs."""
-    judgments = _load_verdicts(run, store)
+    judgments = load_verdicts(run, store)
     kinds = {j.verdict.kind for j in judgments}
     task = "compare" if kinds == {"compare"} else "score"
     try:

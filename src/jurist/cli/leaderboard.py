@@ -20,10 +20,10 @@ from jurist.cli.common import (
     app,
     err,
     fail,
+    load_verdicts,
     out,
     warn_skipped,
 )
-from jurist.cli.trust import _load_verdicts
 from jurist.io import JuristInputError
 from jurist.metrics.uncertainty import Estimate
 from jurist.metrics.ranking import Leaderboard, comparisons_from_judgments, leaderboard as build_leaderboard
@@ -88,7 +88,7 @@ def leaderboard(
     """Rank models: Bradley-Terry ratings and Elo with 95% CIs, win rates against an anchor, separable pairs."""
     if use not in ("verdicts", "labels"):
         raise typer.BadParameter(f"--from {use!r}: expected verdicts or labels")
-    judgments = [j for run in runs for j in _load_verdicts(run, store)]
+    judgments = [j for run in runs for j in load_verdicts(run, store)]
     if any(j.verdict.kind != "compare" for j in judgments):
         fail("a leaderboard needs pairwise (compare) runs")
     lengths = _lengths(data, field, preset, label_map) if data is not None else None

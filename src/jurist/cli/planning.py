@@ -84,24 +84,33 @@ SHARED: list[tuple[str, Any, Any]] = [
 ]
 
 
-def judging_command(task: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+Runner = Callable[..., None]  # (task, data, values, ctx=ctx): what a judging command does with its options
+
+
+def judging_command(task: str, name: str | None = None, runner: Runner | None = None,
+                    shared: dict[str, Any] | None = None) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """Register the command of ``task``: ``func`` declares the data argument and the task's own options (each
     a plan field in ``FLAGS``), with its help as docstring; the shared options are added here, and the command
-    turns them all into a plan and runs it."""
+    turns them all into a plan and runs it.
+
+    A command that puts judges to work on the plan (``jurist filter``) gives its ``name``, its ``runner``
+    (called as :func:`execute` is; its own options that are not plan fields are in ``values``) and the
+    shared options whose help it words differently (``shared``: name -> annotation; ``--out`` is its output)."""
 
     def decorate(func: Callable[..., None]) -> Callable[..., None]:
         own = list(inspect.signature(func, eval_str=True).parameters.values())
-        shared = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, annotation=a, default=d) for n, a, d in SHARED]
+        options = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, annotation=(shared or {}).get(n, a), default=d)
+                   for n, a, d in SHARED]
         context = inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context)
 
         @functools.wraps(func)
         def command(ctx: typer.Context, **values: Any) -> None:
             data = values.pop("data")
-            execute(task, data, values, ctx=ctx)
+            (runner or execute)(task, data, values, ctx=ctx)
 
-        command.__signature__ = inspect.Signature(own + shared + [context])  # type: ignore[attr-defined]
+        command.__signature__ = inspect.Signature(own + options + [context])  # type: ignore[attr-defined]
         command.__annotations__ = {}
-        app.command(task)(command)
+        app.command(name or task)(command)
         return command
 
     return decorate

@@ -22,33 +22,15 @@ from jurist.cli.common import (
     app,
     err,
     fail,
+    load_verdicts,
     out,
     table,
     warn_skipped,
 )
-from jurist.engine import Store
 from jurist.io import JuristInputError
 from jurist.plan import ProtocolSettings, build_protocol
 from jurist.protocols.pairwise import DEFAULT_CRITERIA
 from jurist.protocols.pointwise import DEFAULT_RUBRIC
-
-
-def _load_verdicts(verdicts: str, store: str) -> list:
-    from jurist.io import read_judgments
-
-    path = Path(verdicts)
-    if path.is_file():
-        try:
-            return read_judgments(path)
-        except (JuristInputError, ValueError, KeyError) as error:
-            fail(f"{path}: cannot read judgments: {error}")
-    if not Path(store).is_file():
-        fail(f"{verdicts!r} is neither a judgments file nor a run (no store at {store})")
-    the_store = Store(store)
-    record = the_store.find_run(verdicts)
-    if record is None:
-        fail(f"{verdicts!r} is neither a judgments file nor a run in {store}")
-    return list(the_store.judgments(record.id))
 
 
 @app.command()
@@ -77,7 +59,7 @@ def meta(
     if card is not None:
         _show_card(card)
 
-    judgments = _load_verdicts(verdicts, store)
+    judgments = load_verdicts(verdicts, store)
     if not judgments:
         fail(f"no judgments in {verdicts}")
     if dimension is not None:

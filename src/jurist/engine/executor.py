@@ -59,9 +59,14 @@ class RunResult(BaseModel):
 
     @property
     def failure(self) -> str | None:
-        """Why nothing useful came out: no items, or every judgment failed (the first reason); else None."""
-        if not self.judgments:
+        """Why nothing useful came out: no items, or every judgment failed (the first reason); else None.
+        A streamed run (judgments in the store only) is read from its totals."""
+        judged = sum(self.stats.get(k, 0) for k in ("scored", "unscored", "failed"))
+        if not self.judgments and not judged:
             return "no items were judged" + (f" ({self.input_errors[0]})" if self.input_errors else "")
+        if not self.judgments:
+            return f"every judgment failed ({judged}; the reasons are in the store)" if (
+                self.stats.get("failed") == judged) else None
         if all(j.verdict.status == "failed" for j in self.judgments):
             return f"every judgment failed; the first: {self.judgments[0].verdict.error}"
         return None
@@ -83,7 +88,7 @@ class RunResult(BaseModel):
         return base
 
 
-def _show_progress(setting: bool | None) -> bool:
+def show_progress(setting: bool | None) -> bool:
     if setting is not None:
         return setting
     return sys.stderr.isatty() and not os.environ.get("CI")
@@ -139,8 +144,14 @@ class Engine:
 
     async def arun(self, items: Iterable[Item], *, name: str | None = None, resume: str | None = None,
                    total: int | None = None, command: str | None = None,
-                   info: dict[str, Any] | None = None, plan: dict[str, Any] | None = None) -> RunResult:
-        """Judge every item; ``resume`` (a run id or name) continues that run. ``plan`` is stored with the run."""
+                   info: dict[str, Any] | None = None, plan: dict[str, Any] | None = None,
+                   keep: bool = True) -> RunResult:
+        """Judge every item; ``resume`` (a run id or name) continues that run. ``plan`` is stored with the run.
+
+        ``keep=False`` streams: the judgments go to the store only (the result's list is empty, its totals are
+        counted in the store), and a resumed run asks the store item by item what is done, so memory stays
+        flat whatever the number of items.
+        """
         if resume is not None:
             run = self.store.find_run(resume)
             if run is None:
@@ -152,10 +163,11 @@ class Engine:
                                        info={"versions": package_versions(), **(info or {})}, plan=plan)
         # A new run has no judgments yet: nothing to read back, and its judgments are kept as they are made.
         done: set[str] = set()
-        if resume is not None:
+        if resume is not None and keep:
             done = {j.item_id for j in self.store.judgments(run.id) if j.verdict.status != "failed"}
+        resumed = resume is not None and not keep
         made: dict[str, tuple[int, Judgment]] = {}
-        show = _show_progress(self.config.progress)
+        show = show_progress(self.config.progress)
         stats = CallStats()
         judge = self._wrapped_judge(stats)
         counts = {"scored": 0, "unscored": 0, "failed": 0, "skipped": 0}  # this session, for the progress bar
@@ -182,7 +194,8 @@ class Engine:
                                 verdict=verdict, label=item.label, latency_s=time.monotonic() - t0,
                                 cached=calls[0] == 0 and calls[1] > 0, metadata=item.metadata)
             self.store.put_judgment(run.id, seq, judgment)
-            made[item.id] = (seq, judgment)
+            if keep:
+                made[item.id] = (seq, judgment)
             counts[verdict.status] += 1
             if show:
                 progress.update(task, advance=1,
@@ -191,7 +204,7 @@ class Engine:
 
         async def worker() -> None:
             for seq, item in item_iter:  # one shared iterator: items are read lazily, memory stays bounded
-                if item.id in done:
+                if item.id in done or (resumed and self.store.has_judgment(run.id, item.id)):
                     counts["skipped"] += 1
                     if show:
                         progress.update(task, advance=1)
@@ -204,22 +217,27 @@ class Engine:
                 await asyncio.gather(*(worker() for _ in range(max(1, self.config.concurrency))))
             status = "finished"
         finally:
-            if resume is not None:
-                judgments = list(self.store.judgments(run.id))
-            else:  # what the store holds for this run (one judgment per item id, in input order), not read back
-                judgments = [judgment for _, judgment in sorted(made.values(), key=lambda pair: pair[0])]
-            totals = self._totals(judgments, counts["skipped"], stats, time.monotonic() - started, run.totals)
+            if not keep:
+                judgments = []
+                verdicts = self.store.status_counts(run.id)
+            else:
+                if resume is not None:
+                    judgments = list(self.store.judgments(run.id))
+                else:  # what the store holds for this run (one judgment per item id, in input order), not read back
+                    judgments = [judgment for _, judgment in sorted(made.values(), key=lambda pair: pair[0])]
+                verdicts = {"scored": 0, "unscored": 0, "failed": 0}
+                for judgment in judgments:
+                    verdicts[judgment.verdict.status] += 1
+            totals = self._totals(verdicts, counts["skipped"], stats, time.monotonic() - started, run.totals)
             self.store.finish_run(run.id, status, totals)
         finished = self.store.find_run(run.id)
         assert finished is not None
         return RunResult(run=finished, judgments=judgments, stats=totals)
 
-    def _totals(self, judgments: list[Judgment], skipped: int, stats: CallStats, wall_s: float,
+    def _totals(self, verdicts: dict[str, int], skipped: int, stats: CallStats, wall_s: float,
                 previous: dict[str, Any]) -> dict[str, Any]:
         """Verdict counts over the whole run; calls, tokens, time and cost added to earlier sessions' (resume)."""
-        totals: dict[str, Any] = {"scored": 0, "unscored": 0, "failed": 0}
-        for judgment in judgments:
-            totals[judgment.verdict.status] += 1
+        totals: dict[str, Any] = dict(verdicts)
         spent: dict[str, Any] = {**stats.as_dict(), "wall_s": round(wall_s, 3)}
         price = self.config.prices.get(self.judge.spec)
         if price is not None:
@@ -232,17 +250,22 @@ class Engine:
 
 def run_judge(judge: JudgeLike, items: Iterable[Item], *, store: Store | str | None = None,
               config: EngineConfig | None = None, name: str | None = None, resume: str | None = None,
-              command: str | None = None, plan: dict[str, Any] | None = None) -> RunResult:
+              command: str | None = None, plan: dict[str, Any] | None = None, keep: bool = True,
+              total: int | None = None) -> RunResult:
     """Run any judge over items with the engine: the one place a run is made, kept and settled.
 
     A judge with its own accounting (a cascade: its review queue, its stages) settles the
-    judgments after the run through its ``settle`` method, in the same store.
+    judgments after the run through its ``settle`` method, in the same store. ``keep=False``
+    streams (see :meth:`Engine.arun`); ``total`` is the item count a progress bar shows.
     """
     the_store = store if isinstance(store, Store) else Store(store or ":memory:")
     settle = getattr(judge, "settle", None)
+    if settle is not None and not keep:
+        raise ValueError("a cascade settles its judgments after the run and cannot stream them")
     if settle is not None:  # it needs the items again afterwards; otherwise they stream through once
         items = list(items)
-    result = Engine(judge, the_store, config).run(items, name=name, resume=resume, command=command, plan=plan)
+    result = Engine(judge, the_store, config).run(items, name=name, resume=resume, command=command, plan=plan,
+                                                  keep=keep, total=total)
     if settle is not None:
         by_id = {item.id: item for item in items}
         judgments, report = settle(result.judgments, by_id, the_store, result.run.id, result.stats)

@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jurist.backends.base import Backend, BackendError
 from jurist.backends.specs import default_concurrency
@@ -21,6 +22,9 @@ from jurist.judge import JudgeLike
 from jurist.plan import ITEM_TASK, Plan, PlanError
 from jurist.protocols.base import Protocol
 from jurist.types import Completion, CompletionRequest, Item
+
+if TYPE_CHECKING:
+    from jurist.io import Row
 
 Data = str | Path | Iterable[Item]
 
@@ -154,16 +158,25 @@ def engine_config(plan: Plan, judge: JudgeLike) -> EngineConfig:
 
 def run(plan: Plan, data: Data, *, store: Store | str | Path | None = None, resume: str | None = None,
         command: str | None = None, backends: Mapping[str, Backend] | None = None,
-        protocol: Protocol | None = None, prepared: Prepared | None = None) -> RunResult:
+        protocol: Protocol | None = None, prepared: Prepared | None = None, stream: bool = False) -> RunResult:
     """Run ``plan`` over ``data``; the verdicts and report go where the plan's outputs say.
 
     ``store`` (a Store or a path) overrides ``plan.outputs.store``; without either the
     run is kept in memory. ``backends`` maps judge specs to ready Backends, ``protocol``
     replaces the plan's protocol with a ready one (API objects that a file cannot hold).
+
+    ``stream`` runs a file of any size in flat memory: rows are read one at a time, the
+    judgments go to the store only (the result holds the totals, not the judgments), and
+    ``resume`` asks the store item by item what is done. The plan may then have no
+    ``outputs.out``, ``outputs.report`` or ``calibration`` (they need every judgment at
+    once); ``jurist filter`` and ``jurist annotate`` read the store afterwards. With
+    ``engine.engine`` ray the run is Ray's, as without ``stream``.
     """
     the_store = store if isinstance(store, Store) else Store(store or plan.outputs.store or ":memory:")
     if plan.engine.engine == "ray":
         return _run_on_ray(plan, data, the_store, command, backends, protocol)
+    if stream:
+        return _run_streamed(plan, data, the_store, resume, command, backends, protocol)
     prepared = prepared or prepare(plan, data, backends=backends, protocol=protocol)
     result = run_judge(prepared.judge, prepared.items, store=the_store, config=engine_config(plan, prepared.judge),
                        name=plan.outputs.name, resume=resume, command=command, plan=plan.to_data())
@@ -173,6 +186,69 @@ def run(plan: Plan, data: Data, *, store: Store | str | Path | None = None, resu
     if plan.calibration:
         result = calibrate(result, plan.calibration, the_store)
     write_outputs(plan, result, prepared.items, data)
+    return result
+
+
+def rows_of(plan: Plan, path: str | Path) -> Iterator[Row]:
+    """The rows of a file one at a time, read as the plan's data settings say (ids kept on disk: flat memory)."""
+    from jurist.io import iter_rows
+
+    settings = plan.data
+    return iter_rows(path, ITEM_TASK[plan.task], fields=settings.fields or None,  # type: ignore[arg-type]
+                     preset=settings.preset, label_map=settings.label_map or None, limit=settings.limit, ids="disk")
+
+
+class ItemStream:
+    """The items of a file, read one at a time as the plan's data settings say (``jurist.io.iter_rows``,
+    ids kept on disk); the rows that could not be read are counted, and the first ``keep`` reasons kept."""
+
+    def __init__(self, plan: Plan, path: str | Path, keep: int = 20):
+        self.plan, self.path, self.keep = plan, path, keep
+        self.errors: list[str] = []
+        self.error_count = 0
+
+    def __iter__(self) -> Iterator[Item]:
+        for row in rows_of(self.plan, self.path):
+            if row.item is not None:
+                yield row.item
+            else:
+                self.error_count += 1
+                if len(self.errors) < self.keep:
+                    self.errors.append(str(row.error))
+
+    def total(self) -> int | None:
+        """How many rows the file has, when that is cheap to know (JSONL, Parquet): for the progress bar."""
+        from jurist.io import count_rows
+
+        rows = count_rows(self.path)
+        limit = self.plan.data.limit
+        return min(rows, limit) if rows is not None and limit else rows
+
+
+def _run_streamed(plan: Plan, data: Data, store: Store, resume: str | None, command: str | None,
+                  backends: Mapping[str, Backend] | None, protocol: Protocol | None) -> RunResult:
+    if not isinstance(data, (str, Path)):
+        raise PlanError("a streamed run reads its items from a file, not from Items in memory")
+    for name, value in (("outputs.out", plan.outputs.out), ("outputs.report", plan.outputs.report),
+                        ("calibration", plan.calibration), ("judge.cascade", plan.judge.cascade)):
+        if value:
+            raise PlanError(f"`{name}` needs every judgment at once; a streamed run keeps them in the store only",
+                            (name,))
+    check_outputs(plan)
+    judge = plan.build(backends, protocol)
+    items = ItemStream(plan, data)
+    from jurist.io import JuristInputError
+
+    try:
+        total = items.total()
+    except (OSError, JuristInputError, ValueError):  # the reader itself says what is wrong with the file
+        total = None
+    result = run_judge(judge, items, store=store, config=engine_config(plan, judge), name=plan.outputs.name,
+                       resume=resume, command=command, plan=plan.to_data(), keep=False, total=total)
+    result.input_errors = items.errors
+    if items.error_count:
+        store.record_input_errors(result.run.id, items.errors, count=items.error_count)
+        result = result.model_copy(update={"run": store.find_run(result.run.id)})
     return result
 
 

@@ -232,7 +232,7 @@ class Store:
                              (time.time(), status, json.dumps(totals), run_id))
             self.commit()
 
-    def record_input_errors(self, run_id: str, errors: list[str], keep: int = 20) -> None:
+    def record_input_errors(self, run_id: str, errors: list[str], keep: int = 20, count: int | None = None) -> None:
         """Add the input rows the loader skipped to a run's totals: ``input_skipped`` (every one counted)
         and ``input_errors`` (the first ``keep`` reasons, each naming file, line and field). A run over a
         file whose rows were mostly bad must say so; the engine's ``skipped`` counts resumed items."""
@@ -240,7 +240,8 @@ class Store:
             row = self._db.execute("SELECT totals FROM runs WHERE id = ?", (run_id,)).fetchone()
             if row is None:
                 raise StoreError(f"{self.path}: no run {run_id!r}")
-            totals = json.loads(row[0]) | {"input_skipped": len(errors), "input_errors": list(errors[:keep])}
+            skipped = len(errors) if count is None else count  # a streamed run counts them all, keeps a few
+            totals = json.loads(row[0]) | {"input_skipped": skipped, "input_errors": list(errors[:keep])}
             self._db.execute("UPDATE runs SET totals = ? WHERE id = ?", (json.dumps(totals), run_id))
             self.commit()
 
@@ -280,6 +281,22 @@ class Store:
             self._db.execute("INSERT OR REPLACE INTO judgments VALUES (?, ?, ?, ?, ?)",
                              (run_id, judgment.item_id, seq, judgment.verdict.status, judgment.model_dump_json()))
             self._maybe_commit()
+
+    def has_judgment(self, run_id: str, item_id: str, usable: bool = True) -> bool:
+        """Whether the run holds a judgment of the item (``usable``: one that did not fail, so a resumed run
+        skips it)."""
+        query = "SELECT 1 FROM judgments WHERE run_id = ? AND item_id = ?" + (" AND status != 'failed'" if usable else "")
+        with self._lock:
+            return self._db.execute(query, (run_id, item_id)).fetchone() is not None
+
+    def status_counts(self, run_id: str) -> dict[str, int]:
+        """How many judgments of the run are scored, unscored and failed (counted in SQLite, none loaded)."""
+        counts = {"scored": 0, "unscored": 0, "failed": 0}
+        with self._lock, self._errors("cannot read"):
+            rows = self._db.execute("SELECT status, COUNT(*) FROM judgments WHERE run_id = ? GROUP BY status",
+                                    (run_id,)).fetchall()
+        counts.update({status: n for status, n in rows})
+        return counts
 
     def judged_ids(self, run_id: str) -> set[str]:
         with self._lock:
@@ -371,6 +388,26 @@ class Store:
             rows = self._db.execute(query + " ORDER BY created, rowid", args).fetchall()
         return [ReviewLabel(run_id=r[0], item_id=r[1], annotator=r[2], label=json.loads(r[3]), note=r[4], created=r[5])
                 for r in rows]
+
+
+def load_judgments(ref: str, store: str | Path) -> list[Judgment]:
+    """The judgments of ``ref``: a judgments file (``.jsonl``/``.parquet`` from ``--out`` or ``jurist export``)
+    or a run (id, id prefix or name) in the store at ``store``. A ``StoreError`` says which it is not."""
+    from jurist.io import JuristInputError, read_judgments
+
+    path = Path(ref)
+    if path.is_file():
+        try:
+            return read_judgments(path)
+        except (JuristInputError, ValueError, KeyError) as error:
+            raise StoreError(f"{path}: cannot read judgments: {error}") from None
+    if not Path(store).is_file():
+        raise StoreError(f"{ref!r} is neither a judgments file nor a run (no store at {store})")
+    the_store = Store(store, create=False)
+    record = the_store.find_run(ref)
+    if record is None:
+        raise StoreError(f"{ref!r} is neither a judgments file nor a run in {store}")
+    return list(the_store.judgments(record.id))
 
 
 def _check_file(path: Path, create: bool) -> None:
