@@ -164,24 +164,7 @@ def test_jurist_run_runs_a_plan_file_and_a_stored_run_again(tmp_path):
     assert wrong.exit_code == 2 and "jurist run" in wrong.output
 
 
-# -- local presets: the template chosen across datasets, and the honest warning ----------------
-
-def test_a_local_comparison_without_a_template_uses_its_presets_template(monkeypatch):
-    from jurist.backends import presets
-    from jurist.protocols.base import builtin_template
-
-    chosen = presets.Preset("local", "0.5b", "test", compare_template="pairwise_plain")
-    monkeypatch.setitem(presets.PRESETS, "", chosen)
-    local = Plan.parse({"task": "compare", "judge": {"spec": "local"}})
-    assert local.preset_template() == "pairwise_plain"
-    assert local.build_protocol().template == builtin_template("pairwise_plain.j2")
-    own = Plan.parse({"task": "compare", "judge": {"spec": "local"}, "protocol": {"template": "pairwise"}})
-    assert own.preset_template() is None and own.build_protocol().template == builtin_template("pairwise.j2")
-    mixed = Plan.parse({"task": "compare", "judge": {"jury": ["local", "scripted:jurist.testing:prefer_first"]}})
-    assert mixed.preset_template() is None and mixed.build_protocol().template == builtin_template("pairwise.j2")
-    assert Plan.parse({"task": "score", "judge": {"spec": "local"}}).preset_template() is None
-    assert Plan.parse({"task": "compare", "judge": {"spec": "local:model.gguf"}}).preset_template() is None
-
+# -- local presets: the honest warning ---------------------------------------------------------
 
 def test_a_preset_at_chance_on_some_dataset_says_so():
     from jurist.backends.presets import Preset

@@ -258,24 +258,7 @@ class Plan(_Section):
 
     def build_protocol(self) -> Protocol:
         """The protocol the task runs, from the protocol settings (template and examples read and checked)."""
-        template = self.preset_template()
-        settings = self.protocol.model_copy(update={"template": template}) if template else self.protocol
-        return build_protocol(self.task, settings)
-
-    def preset_template(self) -> str | None:
-        """The pairwise template of the local preset that every judge of this comparison is, when the plan
-        sets no template of its own (``jurist.backends.presets``); None otherwise."""
-        from jurist.backends.presets import preset_of
-        from jurist.backends.specs import parse_spec, scheme_of
-
-        if self.task != "compare" or self.protocol.template or self.judge.cascade:
-            return None
-        templates = set()
-        for spec in self.judge.specs:
-            scheme = scheme_of(spec)
-            preset = preset_of(parse_spec(spec).target) if scheme is not None and scheme.name == "local" else None
-            templates.add(preset.compare_template if preset else None)
-        return templates.pop() if len(templates) == 1 else None
+        return build_protocol(self.task, self.protocol)
 
     def build(self, backends: Mapping[str, Backend] | None = None, protocol: Protocol | None = None) -> JudgeLike:
         """The judge this plan describes: a Judge, a Jury or a Cascade.

@@ -1,12 +1,13 @@
 """Named local judges, and how each did on data it was not tuned on.
 
-``local`` (also ``local:0.5b``) and ``local:1.5b`` are the two embedded models, each with the
-pairwise template chosen for it by *worst case across datasets* with leave-one-dataset-out in
-``benchmarks/generalization.py`` (docs/quality.md): a comparison plan that names no template and
-whose judges are all one preset uses that preset's template (a plan's own ``protocol.template``
-always wins; a jury of different judges shares the protocol's default template). Each preset keeps
-its measured worst case, so that a run can say when its judge is no better than chance on some
-kind of data (``jurist compare`` prints it; ``jurist doctor`` lists the presets).
+``local`` (also ``local:0.5b``) and ``local:1.5b`` are the two embedded models, prompted with the
+default templates. ``benchmarks/generalization.py`` measured every lever it had (template
+families, a template ensemble, content-free calibration, probes on every layer) on seven
+human-labelled pairwise sets and chose by worst case with leave-one-dataset-out; for the 0.5B no
+choice beat the default on data it was not chosen on (docs/quality.md), so the default stays.
+Each preset keeps its measured worst case, so that a run can say when its judge is no better
+than chance on some kind of data (``jurist compare`` prints it; ``jurist doctor`` lists the
+presets).
 ``local:PATH.gguf`` is a model of your own: nothing is known about it until you measure it
 (``jurist meta``).
 """
@@ -21,8 +22,6 @@ class Preset:
     name: str  # the judge spec
     model: str  # a key of jurist.backends.models.MODELS
     summary: str
-    # the built-in pairwise template a compare plan uses when it sets none and every judge is this preset
-    compare_template: str | None = None
     # pairwise accuracy (both orders) on the dataset it does worst on, [value, 95% low, high], each
     # dataset judged as one the configuration was not chosen on (benchmarks/generalization.py)
     worst_case: tuple[float, float, float] | None = None
@@ -40,7 +39,8 @@ class Preset:
 
 
 PRESETS: dict[str, Preset] = {  # keyed by what follows "local:" ("" for local)
-    "": Preset("local", "0.5b", "Qwen2.5-Coder-0.5B-Instruct prompted with the default template"),
+    "": Preset("local", "0.5b", "Qwen2.5-Coder-0.5B-Instruct prompted with the default template",
+               worst_case=(0.367, 0.2, 0.533), worst_set="Auto-J and EvalBiasBench (30 pairs each, both orders)"),
     "1.5b": Preset("local:1.5b", "1.5b", "Qwen2.5-Coder-1.5B-Instruct prompted with the default template"),
 }
 PRESETS["0.5b"] = PRESETS[""]

@@ -254,9 +254,6 @@ def show_result(plan: Plan, result: RunResult) -> None:
         out.print(table(title, report.rows(len(result.judgments))))
     else:
         print_summary(result, title)
-    if plan.preset_template():
-        err.print(f"template: built-in {plan.preset_template()!r}, the one chosen for {plan.judge.spec} across datasets "
-                  "(docs/quality.md); set protocol.template to use another")
     if plan.task == "compare":
         for note in untrusted_judges(plan):
             err.print(f"[yellow]warning:[/yellow] {note}")
