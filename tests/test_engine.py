@@ -188,6 +188,58 @@ def test_resume_retries_failed_items_and_replaces_them(tmp_path: Path) -> None:
     assert len(resumed.judgments) == 10 and all(j.verdict.ok for j in resumed.judgments)
 
 
+def test_resume_refuses_an_id_reused_with_other_content_unless_allowed(tmp_path: Path) -> None:
+    from jurist.engine.executor import ResumeError
+
+    path = tmp_path / "runs.db"
+    items = score_items(6)
+    first = Engine(scorer(), Store(path), config()).run(items, name="job")
+    # the same ids, two of them with other content now (answer 12 and 14 instead of 2 and 4)
+    edited = [i.model_copy(update={"candidates": [f"answer {k + 10}"]}) if k in (2, 4) else i
+              for k, i in enumerate(items)]
+    judge = scorer()
+    with pytest.raises(ResumeError, match=r"2 item\(s\) judged in the run have other content now: i2, i4") as error:
+        Engine(judge, Store(path), config()).run(edited, resume="job")
+    assert "resume_changed" in str(error.value) and judge.backend.calls == []  # type: ignore[attr-defined]
+    assert [j.verdict for j in Store(path).judgments(first.run.id)] == [j.verdict for j in first.judgments]
+
+    resumed = Engine(judge, Store(path), config()).run(edited, resume="job", resume_changed=True)
+    assert sorted(number_in(r) for r in judge.backend.calls) == [12, 14]  # type: ignore[attr-defined]
+    assert resumed.stats["skipped"] == 4 and len(resumed.judgments) == 6
+    fresh = Engine(scorer(), Store(), config()).run(edited)
+    assert verdicts(resumed) == verdicts(fresh)  # the old verdicts of i2 and i4 are gone
+    # the same content again (only where it was read changed): nothing to refuse, nothing to judge
+    moved = [i.model_copy(update={"source": {"path": "other.jsonl", "line": 9}}) for i in edited]
+    idle = scorer()
+    again = Engine(idle, Store(path), config()).run(moved, resume="job")
+    assert again.stats["skipped"] == 6 and idle.backend.calls == []  # type: ignore[attr-defined]
+
+
+def test_resume_with_another_input_file_is_refused_unless_allowed(tmp_path: Path) -> None:
+    from jurist.engine.executor import ResumeError
+    from jurist.engine.runner import run
+    from jurist.plan import Plan
+
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    first.write_text("".join(f'{{"id": "{k}", "input": "Question {k}?", "response": "answer {k}"}}\n'
+                             for k in range(4)))
+    second.write_text("".join(f'{{"id": "{k}", "input": "Question {k}?", "response": "answer {k}"}}\n'
+                              for k in range(4, 9)))
+    plan = Plan.parse({"task": "score", "judge": {"spec": "graded"}, "engine": {"progress": False}})
+    backends = {"graded": ScriptedBackend(graded, spec="graded")}
+    store = Store(tmp_path / "runs.db")
+    made = run(plan, first, store=store, backends=backends)
+    assert made.run.info["input"]["path"] == str(first) and len(made.run.info["input"]["sha256"]) == 64
+    with pytest.raises(ResumeError, match="the input differs: the run was made from .*first.jsonl .* this is "
+                                          ".*second.jsonl"):
+        run(plan, second, store=store, backends=backends, resume=made.run.id)
+    assert len(list(store.judgments(made.run.id))) == 4  # nothing mixed in
+    # the same file again resumes; another one only when asked
+    assert run(plan, first, store=store, backends=backends, resume=made.run.id).stats["skipped"] == 4
+    mixed = run(plan, second, store=store, backends=backends, resume=made.run.id, resume_changed=True)
+    assert len(mixed.judgments) == 9
+
+
 def test_resume_refuses_another_judge_or_an_unknown_run(tmp_path: Path) -> None:
     store = Store(tmp_path / "runs.db")
     Engine(scorer(), store, config()).run(score_items(3), name="job")

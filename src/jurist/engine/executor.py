@@ -137,8 +137,15 @@ class Engine:
 
     async def arun(self, items: Iterable[Item], *, name: str | None = None, resume: str | None = None,
                    total: int | None = None, command: str | None = None,
-                   info: dict[str, Any] | None = None, plan: dict[str, Any] | None = None) -> RunResult:
-        """Judge every item; ``resume`` (a run id or name) continues that run. ``plan`` is stored with the run."""
+                   info: dict[str, Any] | None = None, plan: dict[str, Any] | None = None,
+                   resume_changed: bool = False) -> RunResult:
+        """Judge every item; ``resume`` (a run id or name) continues that run. ``plan`` is stored with the run.
+
+        A resumed run must judge the same data: when an item judged before has other content now (its
+        :meth:`Item.content_hash`), or ``info["input"]["sha256"]`` (the input file, given by the runner)
+        differs from the run's, it raises :class:`ResumeError` saying what changed; with
+        ``resume_changed`` it goes on and judges the changed items again.
+        """
         if resume is not None:
             run = self.store.find_run(resume)
             if run is None:
@@ -151,7 +158,10 @@ class Engine:
         # A new run has no judgments yet: nothing to read back, and its judgments are kept as they are made.
         done: set[str] = set()
         if resume is not None:
-            done = {j.item_id for j in self.store.judgments(run.id) if j.verdict.status != "failed"}
+            items = list(items)  # checked before anything is judged
+            changed = _changed_items(run, self.store.item_hashes(run.id), items, (info or {}).get("input"),
+                                     allow=resume_changed)
+            done = {j.item_id for j in self.store.judgments(run.id) if j.verdict.status != "failed"} - changed
         made: dict[str, tuple[int, Judgment]] = {}
         show = _show_progress(self.config.progress)
         stats = CallStats()
@@ -179,7 +189,7 @@ class Engine:
             judgment = Judgment(item_id=item.id, protocol=self.judge.protocol.name, judge=self.judge.spec,
                                 verdict=verdict, label=item.label, latency_s=time.monotonic() - t0,
                                 cached=calls[0] == 0 and calls[1] > 0, metadata=item.metadata)
-            self.store.put_judgment(run.id, seq, judgment)
+            self.store.put_judgment(run.id, seq, judgment, item_hash=item.content_hash())
             made[item.id] = (seq, judgment)
             counts[verdict.status] += 1
             if show:
@@ -228,9 +238,36 @@ class Engine:
         return {**totals, "skipped": skipped, **spent}
 
 
+class ResumeError(ValueError):
+    """A resumed run whose data changed: the message says which items have other content, or that the input
+    file differs."""
+
+
+def _changed_items(run: RunRecord, stored: dict[str, str | None], items: list[Item],
+                   source: dict[str, Any] | None, *, allow: bool) -> set[str]:
+    """The ids judged in ``run`` whose content differs now; raise ResumeError unless ``allow``."""
+    changed = {item.id for item in items if stored.get(item.id) not in (None, item.content_hash())}
+    before = run.info.get("input") or {}
+    other_file = bool(source and before.get("sha256") and source.get("sha256") != before["sha256"])
+    if allow or not (changed or other_file):
+        return changed
+    reasons = []
+    if other_file:
+        assert source is not None
+        reasons.append(f"the input differs: the run was made from {before.get('path')} (sha256 "
+                       f"{before['sha256'][:12]}), this is {source.get('path')} (sha256 {source['sha256'][:12]})")
+    if changed:
+        ids = sorted(changed)
+        reasons.append(f"{len(ids)} item(s) judged in the run have other content now: "
+                       f"{', '.join(ids[:10])}{' ...' if len(ids) > 10 else ''}")
+    raise ResumeError(f"cannot resume run {run.id}: {'; '.join(reasons)}. Start a new run, or allow it with "
+                      "`resume_changed` (the changed items are judged again, the others kept)")
+
+
 def run_judge(judge: JudgeLike, items: Iterable[Item], *, store: Store | str | None = None,
               config: EngineConfig | None = None, name: str | None = None, resume: str | None = None,
-              command: str | None = None, plan: dict[str, Any] | None = None) -> RunResult:
+              command: str | None = None, plan: dict[str, Any] | None = None,
+              info: dict[str, Any] | None = None, resume_changed: bool = False) -> RunResult:
     """Run any judge over items with the engine: the one place a run is made, kept and settled.
 
     A judge with its own accounting (a cascade: its review queue, its stages) settles the
@@ -240,7 +277,8 @@ def run_judge(judge: JudgeLike, items: Iterable[Item], *, store: Store | str | N
     settle = getattr(judge, "settle", None)
     if settle is not None:  # it needs the items again afterwards; otherwise they stream through once
         items = list(items)
-    result = Engine(judge, the_store, config).run(items, name=name, resume=resume, command=command, plan=plan)
+    result = Engine(judge, the_store, config).run(items, name=name, resume=resume, command=command, plan=plan,
+                                                   info=info, resume_changed=resume_changed)
     if settle is not None:
         by_id = {item.id: item for item in items}
         judgments, report = settle(result.judgments, by_id, the_store, result.run.id, result.stats)
