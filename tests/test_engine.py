@@ -443,3 +443,16 @@ def test_a_run_killed_with_sigkill_resumes_without_loss_or_duplicates(tmp_path: 
         job.items())
     assert verdicts(resumed) == verdicts(fresh)
     assert all(v.ok for v in verdicts(resumed).values())
+
+
+def test_a_rate_limit_that_is_not_positive_is_an_error_not_a_spin() -> None:
+    from jurist.engine.middleware import TokenBucket
+
+    for bad in (-5, 0, float("nan")):
+        with pytest.raises(ValueError, match="requests_per_minute must be a positive number per minute"):
+            EngineConfig(requests_per_minute=bad)
+        with pytest.raises(ValueError, match="tokens_per_minute must be a positive"):
+            EngineConfig(tokens_per_minute=bad)
+        with pytest.raises(ValueError, match="rate limit must be a positive"):
+            TokenBucket(bad)
+    assert EngineConfig(requests_per_minute=60, tokens_per_minute=1e6).requests_per_minute == 60

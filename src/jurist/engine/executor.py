@@ -27,6 +27,7 @@ from jurist.engine.middleware import (
     ConcurrencyLimitedBackend,
     RateLimitedBackend,
     RetryingBackend,
+    check_rate,
 )
 from jurist.engine.store import RunRecord, Store
 from jurist.judge import JudgeLike
@@ -43,6 +44,10 @@ class EngineConfig:
     tokens_per_minute: float | None = None
     progress: bool | None = None  # None: on for an interactive terminal, off in CI and pipes
     prices: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_rate("requests_per_minute", self.requests_per_minute)
+        check_rate("tokens_per_minute", self.tokens_per_minute)
 
 
 class RunResult(BaseModel):
