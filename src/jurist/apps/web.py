@@ -19,8 +19,9 @@ from fastapi import FastAPI, HTTPException
 from fastapi.responses import JSONResponse
 
 DEFAULT_HOST = "127.0.0.1"
-# Concurrent connections a service handles; beyond it uvicorn answers 503 (bounded memory under a burst).
-DEFAULT_LIMIT_CONCURRENCY = 512
+# Open connections plus running requests a service holds; beyond it uvicorn answers 503 at once (bounded
+# memory under a flood). uvicorn counts idle keep-alive connections too, so it sits well above the queue bounds.
+DEFAULT_LIMIT_CONCURRENCY = 1024
 
 
 def is_loopback(host: str) -> bool:
