@@ -240,6 +240,24 @@ def test_resume_with_another_input_file_is_refused_unless_allowed(tmp_path: Path
     assert len(mixed.judgments) == 9
 
 
+def test_the_cli_names_its_flag_when_a_resume_is_refused(tmp_path: Path) -> None:
+    from jurist.cli import app
+
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    for path, ks in ((first, range(3)), (second, range(3, 6))):
+        path.write_text("".join(f'{{"id": "{k}", "input": "q{k}", "response_a": "a{k}", "response_b": "b{k}"}}\n'
+                                for k in ks))
+    common = ["--judge", "scripted:jurist.testing:hashed_judge", "--store", str(tmp_path / "runs.db")]
+    runner = CliRunner()
+    assert runner.invoke(app, ["compare", str(first), "--name", "job", *common]).exit_code == 0
+    refused = runner.invoke(app, ["compare", str(second), "--resume", "job", *common])
+    said = " ".join(refused.output.split())
+    assert refused.exit_code == 2 and "the input differs" in said and "--resume-changed" in said, refused.output
+    allowed = runner.invoke(app, ["compare", str(second), "--resume", "job", "--resume-changed", *common])
+    assert allowed.exit_code == 0, allowed.output
+    assert len(Store(tmp_path / "runs.db").judged_ids(Store(tmp_path / "runs.db").find_run("job").id)) == 6
+
+
 def test_resume_refuses_another_judge_or_an_unknown_run(tmp_path: Path) -> None:
     store = Store(tmp_path / "runs.db")
     Engine(scorer(), store, config()).run(score_items(3), name="job")
