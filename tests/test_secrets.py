@@ -184,6 +184,9 @@ def test_the_plan_and_the_spec_parser_refuse_credentials_and_redact_them() -> No
         parse_spec(f"htp://x:{MARKER}@host/v1")  # an unknown scheme is named, its credentials are not
     assert "unknown judge" in str(raised.value) and _leaks({"error": str(raised.value)}) == []
     assert redact(f"see {url} and http://h:1/v1") == "see https://***@judge.example/v1 and http://h:1/v1"
+    with pytest.raises(PlanError, match="judge.api_key") as error:  # a key put where no field takes one
+        Plan.parse({"task": "compare", "judge": {"spec": "local", "api_key": MARKER}})
+    assert _leaks({"error": str(error.value)}) == []
 
 
 def test_the_openai_judge_sends_the_key_from_its_environment_variable(monkeypatch) -> None:

@@ -320,8 +320,10 @@ def plan_error(error: ValidationError, where: str | None = None) -> PlanError:
         if field:
             fields.append(field)
             given = problem.get("input")
+            # the value given is shown (URL credentials masked), but not for a field that does not exist: a
+            # misplaced `api_key: sk-...` must not be echoed into a CI log
             shown = f" (got {redact(given) if isinstance(given, str) else given!r})" if isinstance(
-                given, (str, int, float)) and problem["type"] != "missing" else ""
+                given, (str, int, float)) and problem["type"] not in ("missing", "extra_forbidden") else ""
             lines.append(f"`{field}`: {message}{shown}")
         else:
             lines.append(message)
