@@ -5,7 +5,8 @@ its default ``max_pending``) in this process, and 1,000 requests are sent at onc
 What must hold: every request gets an answer; the only errors are the intended 503s (a full queue, or
 more connections than the limit), each with no work lost; the service is healthy afterwards, and what it
 accepted is right (a verdict per 200, a stored label per accepted label). ``pytest -s`` prints the figures
-recorded in docs/reliability.md.
+recorded in docs/reliability.md. The time is printed, not asserted (a timing goal is a benchmark's); the
+test is bounded by its count and by the pytest timeout.
 """
 
 from __future__ import annotations
@@ -81,7 +82,6 @@ def test_serve_holds_a_burst_of_1000_requests():
     assert health["status"] == "ok" and health["pending"] == 0
     assert health["requests"] == counts[200] and health["refused"] + counts[200] <= BURST
     assert after.status_code == 200 and after.json()["verdict"]["status"] == "scored"
-    assert wall < 60
 
 
 def test_review_holds_a_burst_of_1000_requests(tmp_path):
@@ -120,4 +120,3 @@ def test_review_holds_a_burst_of_1000_requests(tmp_path):
     # every accepted label is kept (one per annotator and item), none that was refused
     assert {(label.annotator, label.item_id) for label in store.review_labels(run)} == accepted
     assert after.status_code == 200
-    assert wall < 60
