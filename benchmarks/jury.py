@@ -1,12 +1,14 @@
 """A jury of the 0.5B and 1.5B embedded judges vs each alone, on 200 MT-Bench human pairs.
 
-Reads the stored verdicts of two earlier runs (both orders, pairwise protocol,
-same template) instead of judging again: every number is a pure function of
-those verdicts, so this script makes no model call. The runs come from
+Each judge runs through the runner (``jurist.run``: the pairwise protocol, both orders, the default
+template) over ``../shared/datasets/mt_bench/human_pairwise_nontie_200_llmbar.json`` (preset llmbar)
+with a store under ``~/.cache/jurist/bench``. The store's completion cache is keyed by the request's
+content (model + rendered prompt), not by a run id, so the first run judges (200 pairs x 2 orders per
+judge: about 10 minutes for the 0.5B and 30 for the 1.5B judge on 2 cores) and every later run makes
+no model call. From a fresh clone next to ``shared/``, under the shared model lock:
 
-    jurist compare /work/shared/datasets/mt_bench/human_pairwise_nontie_200_llmbar.json \\
-        --preset llmbar --judge local      --store ~/.cache/jurist/bench/mtbench.db
-    jurist compare ... --judge local:1.5b  --store ~/.cache/jurist/bench/mtbench-1.5b.db
+    flock /tmp/jurist-model.lock .venv/bin/python benchmarks/jury.py [--folds 10] [--repeats 20]
+    flock /tmp/jurist-model.lock .venv/bin/python benchmarks/jury.py --limit 2     # a smoke run
 
 Aggregations (jurist.strategies.jury.aggregate, the code the engine runs):
 mean probability, majority vote (a 1-1 split is an explicit tie, counted as
@@ -14,13 +16,10 @@ not correct against the non-tie human labels), and learned weights (logistic
 regression on each judge's log-odds) evaluated by K-fold cross-validation:
 fitted on K-1 folds, scored on the held-out fold, never in-sample.
 
-    .venv/bin/python benchmarks/jury.py [--folds 10] [--repeats 20]
-
 ``--verify N`` also runs the jury of the two embedded judges through the engine
-on the first N items (it loads both models: run it under the model lock). The
-completions of both stored runs are copied into a scratch store first, so if the
-rendered requests are unchanged the run makes 0 model calls, and its verdicts
-must equal the aggregates computed here.
+on the first N items. The completions of both judges' stores are copied into a
+scratch store first, so if the rendered requests are unchanged the run makes 0
+model calls, and its verdicts must equal the aggregates computed here.
 
     flock /tmp/jurist-model.lock .venv/bin/python benchmarks/jury.py --verify 10
 """
@@ -40,16 +39,25 @@ from jurist.strategies.jury import aggregate, fit_weights
 from jurist.types import Judgment
 
 BENCH = Path(os.path.expanduser("~/.cache/jurist/bench"))
-RUNS = {"0.5B": (BENCH / "mtbench.db", "a52a1ebe8c46"), "1.5B": (BENCH / "mtbench-1.5b.db", "6a60ddedc6b9")}
+DATA = Path(__file__).resolve().parents[2] / "shared/datasets/mt_bench/human_pairwise_nontie_200_llmbar.json"
+# each judge's store: a content-keyed completion cache (the names of the stores the numbers were first made in)
+JUDGES = {"0.5B": ("local", BENCH / "mtbench.db"), "1.5B": ("local:1.5b", BENCH / "mtbench-1.5b.db")}
 
 
-def load(path: Path, run_id: str) -> tuple[dict, dict[str, Judgment]]:
-    store = Store(str(path))
-    run = store.find_run(run_id)
-    if run is None:
-        raise SystemExit(f"no run {run_id} in {path}")
-    judgments = {j.item_id: j for j in store.judgments(run_id)}
-    return run.judge, judgments
+def judged(spec: str, store: Path, limit: int | None = None) -> tuple[dict, dict[str, Judgment]]:
+    """One judge's verdicts on the MT-Bench pairs: judged through the runner, or read from the cache."""
+    from jurist.engine.runner import run
+    from jurist.plan import Plan
+
+    if not DATA.is_file():
+        raise SystemExit(f"{DATA}: not found (the datasets live in ../shared/datasets next to the repository)")
+    plan = Plan.parse({"task": "compare", "judge": {"spec": spec},
+                       "data": {"preset": "llmbar", **({"limit": limit} if limit else {})},
+                       "outputs": {"name": f"bench-jury-{spec}"}})
+    result = run(plan, DATA, store=Store(store))
+    print(f"{spec}: {len(result.judgments)} pairs, {result.stats.get('model_calls', 0)} model calls, "
+          f"{result.stats.get('cache_hits', 0)} from the cache ({store})", flush=True)
+    return result.run.judge, {j.item_id: j for j in result.judgments}
 
 
 def cv_learned(parts: list[list], labels: list[str], members: list[str], folds: int, seed: int) -> list[str]:
@@ -71,14 +79,15 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=20, help="CV repeats with different fold splits")
     parser.add_argument("--verify", type=int, default=0, help="run the jury through the engine on N items")
+    parser.add_argument("--limit", type=int, default=None, help="the first N pairs only (a smoke run)")
     args = parser.parse_args()
     if args.verify:
         return verify(args.verify)
 
-    loaded = {name: load(*where) for name, where in RUNS.items()}
+    loaded = {name: judged(spec, store, args.limit) for name, (spec, store) in JUDGES.items()}
     identities = [{k: v for k, v in judge.items() if k != "judge"} for judge, _ in loaded.values()]
     assert identities[0] == identities[1], f"the two runs used different protocols: {identities}"
-    members = list(RUNS)
+    members = list(JUDGES)
     common = sorted(set.intersection(*(set(j) for _, j in loaded.values())), key=lambda s: (len(s), s))
     rows = [[loaded[m][1][i] for m in members] for i in common]
     usable = [(i, r) for i, r in zip(common, rows, strict=True) if all(j.verdict.ok for j in r)]
@@ -101,14 +110,17 @@ def main() -> None:
     mean = [aggregate(p, members, "mean") for p in parts]
     report("jury: mean probability", [v.preference for v in mean])
     report("jury: majority vote", [aggregate(p, members, "majority").preference for p in parts])
-    cv_runs = [cv_learned(parts, labels, members, args.folds, seed) for seed in range(args.repeats)]
-    report(f"jury: learned ({args.folds}-fold CV, split 0)", cv_runs[0])
-    cv_acc = [np.mean([p == y for p, y in zip(run, labels, strict=True)]) for run in cv_runs]
-    print(f"  learned CV accuracy over {args.repeats} fold splits: mean {np.mean(cv_acc):.3f}, "
-          f"range {min(cv_acc):.3f}-{max(cv_acc):.3f}")
-    full = fit_weights(parts, labels, members, "compare")
-    print(f"  (weights fitted on all {full.n} items, for description only: intercept {full.intercept:+.3f}, "
-          f"coef {dict(zip(members, [round(c, 3) for c in full.coef], strict=True))})")
+    if n >= 4 * args.folds:  # a smoke run (--limit) has too few items to fit weights on each fold
+        cv_runs = [cv_learned(parts, labels, members, args.folds, seed) for seed in range(args.repeats)]
+        report(f"jury: learned ({args.folds}-fold CV, split 0)", cv_runs[0])
+        cv_acc = [np.mean([p == y for p, y in zip(run, labels, strict=True)]) for run in cv_runs]
+        print(f"  learned CV accuracy over {args.repeats} fold splits: mean {np.mean(cv_acc):.3f}, "
+              f"range {min(cv_acc):.3f}-{max(cv_acc):.3f}")
+        full = fit_weights(parts, labels, members, "compare")
+        print(f"  (weights fitted on all {full.n} items, for description only: intercept {full.intercept:+.3f}, "
+              f"coef {dict(zip(members, [round(c, 3) for c in full.coef], strict=True))})")
+    else:
+        print(f"  jury: learned: skipped ({n} items, fewer than 4 per fold)")
 
     # Paired: the same items, so the difference's CI is much tighter than the two CIs suggest.
     correct = {name: np.array([p == y for p, y in zip(pred, labels, strict=True)], dtype=float)
@@ -150,23 +162,22 @@ def verify(n: int) -> None:
     scratch = Path(tempfile.mkdtemp()) / "jury.db"
     store = Store(str(scratch))
     store.close()
+    stored = {name: judged(spec, path, n)[1] for name, (spec, path) in JUDGES.items()}  # judges what is missing
     with sqlite3.connect(scratch) as db:
-        for path, _ in RUNS.values():
+        for _, path in JUDGES.values():
             db.execute("ATTACH DATABASE ? AS src", (str(path),))
             db.execute("INSERT OR IGNORE INTO completions SELECT * FROM src.completions")
             db.commit()
             db.execute("DETACH DATABASE src")
-    items = load_items("/work/shared/datasets/mt_bench/human_pairwise_nontie_200_llmbar.json", preset="llmbar",
-                       limit=n).items
+    items = load_items(DATA, preset="llmbar", limit=n).items
     protocol = PairwiseProtocol()
     jury = Jury([Judge(resolve_backend("local"), protocol), Judge(resolve_backend("local:1.5b"), protocol)])
     result = Engine(jury, Store(str(scratch))).run(items)
     print(f"engine jury on {len(items)} items: model calls {result.stats['model_calls']}, "
           f"cache hits {result.stats['cache_hits']}")
-    stored = {name: load(*where)[1] for name, where in RUNS.items()}
     same = 0
     for judgment in result.judgments:
-        parts = [stored[m][judgment.item_id].verdict for m in RUNS]
+        parts = [stored[m][judgment.item_id].verdict for m in JUDGES]
         expected = aggregate(parts, jury.specs, "mean")
         same += abs(expected.p_a - judgment.verdict.p_a) < 1e-9 and expected.preference == judgment.verdict.preference
     print(f"verdicts equal to the aggregate of the stored runs: {same} of {len(result.judgments)}")

@@ -326,20 +326,32 @@ def reference_items() -> tuple[list[Any], list[tuple[int, int]], list[str]]:
     return items, index, groups
 
 
-STORE = Path.home() / ".cache/jurist/bench/mtbench.db"
-PROMPTED_RUN = "a52a1ebe8c46"  # the prompted 0.5B judge, both orders, on the 200 MT-Bench pairs
+STORE = Path.home() / ".cache/jurist/bench/mtbench.db"  # benchmarks/jury.py's store of the prompted 0.5B judge
 
 
 def stored_prompted() -> dict[str, float]:
-    """P(A) of the prompted embedded judge per MT-Bench item id, from the benchmark store (no model call)."""
-    from jurist.engine import Store
+    """P(A) of the prompted embedded judge per MT-Bench item id, from the benchmark store (no model call).
 
-    if not STORE.exists():
+    The run is found by what it judged, not by a run id: the fullest finished run of the default 0.5B judge,
+    pairwise, both orders, over the MT-Bench file with this content (``benchmarks/jury.py`` makes it).
+    """
+    from jurist.backends.models import DEFAULT_MODEL, MODELS
+    from jurist.engine import Store
+    from jurist.engine.runner import input_identity
+
+    data = SHARED / SETS["mtbench"][0]
+    if not STORE.exists() or not data.is_file():
         return {}
-    store = Store(STORE)
+    digest = input_identity(data)["sha256"]  # type: ignore[index]
+    store = Store(STORE, create=False)
     try:
-        run = store.find_run(PROMPTED_RUN)
-        return {j.item_id: j.verdict.p_a for j in store.judgments(run.id) if j.verdict.ok} if run else {}
+        runs = [r for r in store.runs() if r.status == "finished" and (r.info.get("input") or {}).get("sha256") == digest
+                and r.judge.get("judge") == f"local:{MODELS[DEFAULT_MODEL].name}"
+                and r.judge.get("protocol") == "pairwise" and r.judge.get("strategy") == "swap"]
+        if not runs:
+            return {}
+        best = max(runs, key=lambda r: (r.totals.get("scored", 0), r.created))  # the fullest (not a --limit smoke)
+        return {j.item_id: j.verdict.p_a for j in store.judgments(best.id) if j.verdict.ok}
     finally:
         store.close()
 

@@ -33,7 +33,7 @@ from jurist.protocols.listwise import ListwiseProtocol
 from jurist.strategies.permutations import Permutations
 from jurist.types import Item
 
-DATA = Path("/work/shared/datasets/openmeva_roc/openmeva_roc_human.jsonl")
+DATA = Path(__file__).resolve().parents[2] / "shared/datasets/openmeva_roc/openmeva_roc_human.jsonl"  # ../shared
 CRITERIA = ("Prefer the continuation that is the most coherent and fluent story, consistent with the "
             "first sentence, with sensible events.")
 

@@ -343,3 +343,34 @@ def test_a_stage_without_a_certified_threshold_is_not_run():
     assert report.queued == 3
     assert result.judgments[4].metadata["cascade"]["confidences"] == pytest.approx([0.6, None])
     assert "not run" in dict(report.rows(len(result.judgments))).__repr__()
+
+
+def test_the_last_stage_of_a_chain_without_human_does_not_decide_failed_verdicts():
+    # j2, the last judge, answers in a format the parser cannot read for items 3 and 4 (unscored)
+    def j2(request):
+        text = request.messages[-1].content
+        if "question 3 " in text or "question 4 " in text:
+            return "I cannot decide."
+        return _script(2)([m.model_dump() for m in request.messages])
+
+    backends = {"j1": _backends()["j1"], "j2": ScriptedBackend(j2, spec="j2")}
+    spec = CascadeSpec(task="compare", target=0.9, risk=0.1,
+                       stages=[Stage(judge="j1", threshold=0.96), Stage(judge="j2", threshold=None)])
+    items = _items(2, 3, 0)
+    result = run_cascade(spec, items, protocol=PairwiseProtocol(), backends=backends,
+                         config=EngineConfig(concurrency=2, progress=False))
+    records = [j.metadata["cascade"] for j in result.judgments]
+    assert [r["decided_by"] for r in records] == ["j1", "j1", "j2", None, None]
+    assert [j.verdict.status for j in result.judgments][3:] == ["unscored", "unscored"]
+    assert not any(r.get("pending_review") for r in records) and records[3]["reason"] == "no usable verdict"
+    report = result.judge_report
+    assert [s.accepted for s in report.stages] == [2, 1] and report.queued == 0
+    rows = dict(report.rows(len(result.judgments)))
+    assert rows["coverage (decided automatically)"].startswith("3 (60.0%)")
+    assert rows["undecided (no usable verdict)"].startswith("2")
+    # the same rule when routing and fitting on confidences: NaN (no usable verdict) is never taken
+    c1, c2 = np.array([0.99, 0.5, 0.5]), np.array([0.7, 0.8, np.nan])
+    assert evaluate_cascade([0.9, None], [c1, c2])["decided"].tolist() == [0, 1, -1]
+    _, fits = fit_cascade([np.full(3, np.nan), c2], [np.ones(3), np.array([1, 1, np.nan])], target=0.5, risk=0.4,
+                          human=False)
+    assert (fits[1].n, fits[1].accepted, fits[1].errors) == (3, 2, 0)

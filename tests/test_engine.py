@@ -188,6 +188,76 @@ def test_resume_retries_failed_items_and_replaces_them(tmp_path: Path) -> None:
     assert len(resumed.judgments) == 10 and all(j.verdict.ok for j in resumed.judgments)
 
 
+def test_resume_refuses_an_id_reused_with_other_content_unless_allowed(tmp_path: Path) -> None:
+    from jurist.engine.executor import ResumeError
+
+    path = tmp_path / "runs.db"
+    items = score_items(6)
+    first = Engine(scorer(), Store(path), config()).run(items, name="job")
+    # the same ids, two of them with other content now (answer 12 and 14 instead of 2 and 4)
+    edited = [i.model_copy(update={"candidates": [f"answer {k + 10}"]}) if k in (2, 4) else i
+              for k, i in enumerate(items)]
+    judge = scorer()
+    with pytest.raises(ResumeError, match=r"2 item\(s\) judged in the run have other content now: i2, i4") as error:
+        Engine(judge, Store(path), config()).run(edited, resume="job")
+    assert "resume_changed" in str(error.value) and judge.backend.calls == []  # type: ignore[attr-defined]
+    assert [j.verdict for j in Store(path).judgments(first.run.id)] == [j.verdict for j in first.judgments]
+
+    resumed = Engine(judge, Store(path), config()).run(edited, resume="job", resume_changed=True)
+    assert sorted(number_in(r) for r in judge.backend.calls) == [12, 14]  # type: ignore[attr-defined]
+    assert resumed.stats["skipped"] == 4 and len(resumed.judgments) == 6
+    fresh = Engine(scorer(), Store(), config()).run(edited)
+    assert verdicts(resumed) == verdicts(fresh)  # the old verdicts of i2 and i4 are gone
+    # the same content again (only where it was read changed): nothing to refuse, nothing to judge
+    moved = [i.model_copy(update={"source": {"path": "other.jsonl", "line": 9}}) for i in edited]
+    idle = scorer()
+    again = Engine(idle, Store(path), config()).run(moved, resume="job")
+    assert again.stats["skipped"] == 6 and idle.backend.calls == []  # type: ignore[attr-defined]
+
+
+def test_resume_with_another_input_file_is_refused_unless_allowed(tmp_path: Path) -> None:
+    from jurist.engine.executor import ResumeError
+    from jurist.engine.runner import run
+    from jurist.plan import Plan
+
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    first.write_text("".join(f'{{"id": "{k}", "input": "Question {k}?", "response": "answer {k}"}}\n'
+                             for k in range(4)))
+    second.write_text("".join(f'{{"id": "{k}", "input": "Question {k}?", "response": "answer {k}"}}\n'
+                              for k in range(4, 9)))
+    plan = Plan.parse({"task": "score", "judge": {"spec": "graded"}, "engine": {"progress": False}})
+    backends = {"graded": ScriptedBackend(graded, spec="graded")}
+    store = Store(tmp_path / "runs.db")
+    made = run(plan, first, store=store, backends=backends)
+    assert made.run.info["input"]["path"] == str(first) and len(made.run.info["input"]["sha256"]) == 64
+    with pytest.raises(ResumeError, match="the input differs: the run was made from .*first.jsonl .* this is "
+                                          ".*second.jsonl"):
+        run(plan, second, store=store, backends=backends, resume=made.run.id)
+    assert len(list(store.judgments(made.run.id))) == 4  # nothing mixed in
+    # the same file again resumes; another one only when asked
+    assert run(plan, first, store=store, backends=backends, resume=made.run.id).stats["skipped"] == 4
+    mixed = run(plan, second, store=store, backends=backends, resume=made.run.id, resume_changed=True)
+    assert len(mixed.judgments) == 9
+
+
+def test_the_cli_names_its_flag_when_a_resume_is_refused(tmp_path: Path) -> None:
+    from jurist.cli import app
+
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    for path, ks in ((first, range(3)), (second, range(3, 6))):
+        path.write_text("".join(f'{{"id": "{k}", "input": "q{k}", "response_a": "a{k}", "response_b": "b{k}"}}\n'
+                                for k in ks))
+    common = ["--judge", "scripted:jurist.testing:hashed_judge", "--store", str(tmp_path / "runs.db")]
+    runner = CliRunner()
+    assert runner.invoke(app, ["compare", str(first), "--name", "job", *common]).exit_code == 0
+    refused = runner.invoke(app, ["compare", str(second), "--resume", "job", *common])
+    said = " ".join(refused.output.split())
+    assert refused.exit_code == 2 and "the input differs" in said and "--resume-changed" in said, refused.output
+    allowed = runner.invoke(app, ["compare", str(second), "--resume", "job", "--resume-changed", *common])
+    assert allowed.exit_code == 0, allowed.output
+    assert len(Store(tmp_path / "runs.db").judged_ids(Store(tmp_path / "runs.db").find_run("job").id)) == 6
+
+
 def test_resume_refuses_another_judge_or_an_unknown_run(tmp_path: Path) -> None:
     store = Store(tmp_path / "runs.db")
     Engine(scorer(), store, config()).run(score_items(3), name="job")
@@ -391,3 +461,16 @@ def test_a_run_killed_with_sigkill_resumes_without_loss_or_duplicates(tmp_path: 
         job.items())
     assert verdicts(resumed) == verdicts(fresh)
     assert all(v.ok for v in verdicts(resumed).values())
+
+
+def test_a_rate_limit_that_is_not_positive_is_an_error_not_a_spin() -> None:
+    from jurist.engine.middleware import TokenBucket
+
+    for bad in (-5, 0, float("nan")):
+        with pytest.raises(ValueError, match="requests_per_minute must be a positive number per minute"):
+            EngineConfig(requests_per_minute=bad)
+        with pytest.raises(ValueError, match="tokens_per_minute must be a positive"):
+            EngineConfig(tokens_per_minute=bad)
+        with pytest.raises(ValueError, match="rate limit must be a positive"):
+            TokenBucket(bad)
+    assert EngineConfig(requests_per_minute=60, tokens_per_minute=1e6).requests_per_minute == 60

@@ -93,6 +93,31 @@ def test_the_cli_refuses_no_token_off_loopback_and_exports(tmp_path, monkeypatch
     assert TestClient(seen["app"]).get(f"/?token={token}").status_code == 200
 
 
+def test_hostile_requests_get_4xx_never_a_crash_and_no_file_is_read(tmp_path):
+    store, run = cascade_store(tmp_path / "runs.db")
+    client = _client(store)
+    csrf = _csrf(client.get("/").text)
+    client.post("/annotator", data={"name": "ann", "csrf": csrf})
+    # a body over the limit, announced or streamed, is refused before it is read whole
+    big = client.post("/label", data={"run_id": run, "item_id": "q3", "label": "A", "csrf": csrf,
+                                      "note": "x" * 70_000})
+    assert big.status_code == 413
+    streamed = client.post("/label", content=(b"n" * 1000 for _ in range(80)),
+                           headers={"content-type": "application/x-www-form-urlencoded"})
+    assert streamed.status_code == 413
+    # secrets that are not ASCII are a mismatch, not a 500 (hmac refuses to compare such strings)
+    assert client.post("/annotator", data={"name": "ann", "csrf": "jeton-\u00e9\u6f22"}).status_code == 403
+    guarded = _client(store, token="s3cret")
+    assert guarded.get("/", params={"token": "\u00e9\u00e9"}).status_code == 401
+    # ids and run filters shaped like paths are looked up, never opened
+    for path in ("/item/..%2F..%2F..%2Fetc/passwd", "/item/%2e%2e/%2e%2e", f"/item/{run}/..%2F..%2Fetc%2Fpasswd"):
+        assert client.get(path).status_code == 404, path
+    export = client.get("/export.jsonl", params={"run": "../../../../etc/passwd"})
+    assert export.status_code == 200 and export.text == ""
+    assert export.headers["content-disposition"] == 'attachment; filename="golden.jsonl"'
+    assert client.get("/").status_code == 200  # and the app lives on
+
+
 def _label_all(store: Store, run: str) -> None:
     # two annotators; they agree on q3, q4, q5 and split on q6; q7 is labelled by one
     for item, a, b in [("q3", "B", "B"), ("q4", "A", "A"), ("q5", "B", "B"), ("q6", "A", "B")]:

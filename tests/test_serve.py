@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import threading
+import time
 
 import pytest
 
@@ -129,3 +131,31 @@ def test_cli_refuses_an_open_address_without_a_token():
 
     result = CliRunner().invoke(app, ["serve", "--host", "0.0.0.0", "--judge", "scripted:jurist.testing:hashed_judge"])
     assert result.exit_code == 2 and "token" in result.output
+
+
+def test_a_full_queue_is_a_503_with_retry_after_and_a_form_post_is_not_json():
+    release = threading.Event()
+
+    def slow(request):
+        release.wait(10)
+        return graded(request)
+
+    online = OnlineJudge(Plan.parse({"task": "score", "judge": {"spec": "s"}, "engine": {"concurrency": 8}}),
+                         backends={"s": ScriptedBackend(slow, spec="s")})
+    with serving(create_app(online, max_pending=2, max_batch=1)) as base, httpx.Client(base_url=base) as client:
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            held = [pool.submit(client.post, "/v1/judge", json={"response": f"good {k}"}) for k in range(2)]
+            deadline = time.monotonic() + 10
+            while client.get("/healthz").json()["pending"] < 2 and time.monotonic() < deadline:
+                pass
+            busy = client.post("/v1/judge", json={"response": "good"})
+            assert busy.status_code == 503 and busy.headers["retry-after"] == "1" and "busy" in busy.json()["detail"]
+            release.set()
+            assert [f.result().status_code for f in held] == [200, 200]
+        health = client.get("/healthz").json()
+        assert health["refused"] == 1 and health["pending"] == 0
+        assert client.post("/v1/judge", json={"response": "good"}).status_code == 200
+        # a cross-site HTML form can only send form or text bodies: they are not read as JSON
+        for kind in ("text/plain", "application/x-www-form-urlencoded"):
+            answer = client.post("/v1/judge", content=json.dumps({"response": "good"}), headers={"content-type": kind})
+            assert answer.status_code == 422, kind

@@ -34,13 +34,17 @@ __all__ = ["audit", "check", "compare", "compare_protocol", "correct", "rank", "
 
 def run(plan: Plan | str | Path | Mapping[str, Any], data: Data, *, store: str | Path | Store | None = None,
         resume: str | None = None, backends: Mapping[str, Backend] | None = None,
-        protocol: Protocol | None = None, command: str | None = None) -> RunResult:
-    """Run a plan (a Plan, a YAML/JSON plan file, or its fields) over ``data`` (a file or Items)."""
+        protocol: Protocol | None = None, command: str | None = None, resume_changed: bool = False) -> RunResult:
+    """Run a plan (a Plan, a YAML/JSON plan file, or its fields) over ``data`` (a file or Items).
+
+    ``resume`` continues a run over the same data; ``resume_changed`` allows changed data (see
+    :func:`jurist.engine.runner.run`)."""
     if isinstance(plan, (str, Path)):
         plan = Plan.load(plan)
     elif not isinstance(plan, Plan):
         plan = Plan.parse(plan)
-    return run_plan(plan, data, store=store, resume=resume, backends=backends, protocol=protocol, command=command)
+    return run_plan(plan, data, store=store, resume=resume, backends=backends, protocol=protocol, command=command,
+                    resume_changed=resume_changed)
 
 
 _DATA = set(DataSettings.model_fields)
@@ -60,6 +64,7 @@ def _run(task: str, data: Data, judge: JudgeSource | Sequence[JudgeSource], sett
         judge_settings["spec"] = specs[0]
     options = dict(run_options)
     store, resume = options.pop("store", None), options.pop("resume", None)
+    resume_changed = bool(options.pop("resume_changed", False))
     name = options.pop("name", None)
     unknown = sorted(set(options) - _DATA - _ENGINE)
     if unknown:
@@ -72,7 +77,8 @@ def _run(task: str, data: Data, judge: JudgeSource | Sequence[JudgeSource], sett
                        "data": data_settings, "engine": engine_settings, "outputs": {"name": name}}, where=task)
     if isinstance(store, (str, Path)):
         store = Store(store)
-    return run_plan(plan, data, store=store, resume=resume, backends=backends or None, protocol=protocol)
+    return run_plan(plan, data, store=store, resume=resume, backends=backends or None, protocol=protocol,
+                    resume_changed=resume_changed)
 
 
 def _protocol(task: str, *, rubric: str | None = None, scale: str = "1-5", criteria: str | None = None,

@@ -22,7 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from jurist.backends.base import Backend, BackendError
-from jurist.backends.specs import SCHEMES, parse_spec, scheme_of
+from jurist.backends.specs import SCHEMES, check_credentials, parse_spec, redact, scheme_of
 from jurist.judge import JudgeLike
 from jurist.protocols.base import Protocol
 from jurist.strategies.choice import Order
@@ -93,6 +93,17 @@ class JudgeSettings(_Section):
     cascade: str | None = Field(None, description="a cascade file from `jurist calibrate` (replaces spec)")
     samples: int | None = Field(None, ge=1, description="self-consistency: K sampled answers per view")
     temperature: float = Field(0.7, gt=0, description="sampling temperature for samples")
+
+    @field_validator("spec", "jury")
+    @classmethod
+    def _no_credentials(cls, value: str | list[str]) -> str | list[str]:
+        """A judge URL with a user or key in it is refused before it can reach a stored plan or a log."""
+        for spec in [value] if isinstance(value, str) else value:
+            try:
+                check_credentials(spec)
+            except BackendError as error:
+                raise ValueError(str(error)) from None
+        return value
 
     @property
     def specs(self) -> list[str]:
@@ -314,7 +325,10 @@ def plan_error(error: ValidationError, where: str | None = None) -> PlanError:
         if problem["loc"]:
             fields.append(field)
             given = problem.get("input")
-            shown = f" (got {given!r})" if isinstance(given, (str, int, float)) and problem["type"] != "missing" else ""
+            # the value given is shown (URL credentials masked), but not for a field that does not exist: a
+            # misplaced `api_key: sk-...` must not be echoed into a CI log
+            shown = f" (got {redact(given) if isinstance(given, str) else given!r})" if isinstance(
+                given, (str, int, float)) and problem["type"] not in ("missing", "extra_forbidden") else ""
             lines.append(f"`{field}`: {message}{shown}")
         else:
             lines.append(message)

@@ -6,6 +6,8 @@ Item -> (Protocol renders) CompletionRequest -> (Backend) Completion
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -81,6 +83,12 @@ class Item(BaseModel):
     @property
     def response(self) -> str:
         return self.candidates[0]
+
+    def content_hash(self) -> str:
+        """SHA-256 of everything the item holds but its id and where it was read (``source``): a resumed
+        run compares it with the hash stored with each judgment, so an id reused with other content is seen."""
+        payload = json.dumps(self.model_dump(mode="json", exclude={"id", "source"}), sort_keys=True)
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
 class CompletionRequest(BaseModel):

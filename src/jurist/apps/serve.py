@@ -7,31 +7,36 @@
 Requests are pydantic models (unknown fields refused), so a malformed body is a 422 that
 names the field; a body larger than ``max_body_bytes`` is a 413 before it is read whole.
 Concurrent requests are batched: those that arrive while a batch runs form the next one,
-which is one runner call (the engine runs its items concurrently). The service binds
-127.0.0.1 by default; bound to any other address it requires a bearer token.
+which is one runner call (the engine runs its items concurrently); beyond ``max_pending``
+waiting requests, or ``limit_concurrency`` connections, a request is a 503 at once. The
+service binds 127.0.0.1 by default; bound to any other address it requires a bearer token.
+The guards shared with ``jurist review`` are in :mod:`jurist.apps.web`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
-import ipaddress
 import itertools
-import threading
-import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from jurist.apps.gate import GATE_TASKS, GateDecision, check_bar, decide, default_min_score
 from jurist.apps.online import OnlineJudge
+from jurist.apps.web import (
+    DEFAULT_HOST,
+    DEFAULT_LIMIT_CONCURRENCY,
+    BodyLimit,
+    check_binding,
+    is_loopback,
+    same_secret,
+    serving,
+)
 from jurist.types import Item, Judgment, Verdict
 
-DEFAULT_HOST = "127.0.0.1"
+__all__ = ["Batcher", "Busy", "check_binding", "create_app", "is_loopback", "serve", "serving"]
 DEFAULT_MAX_BODY = 1_000_000  # bytes: a prompt and responses, not a dataset
 TEXT_LIMIT = 200_000  # characters per text field
 
@@ -79,22 +84,34 @@ class Health(BaseModel):
     judge: str
     requests: int
     batches: int
+    pending: int = 0  # requests waiting or being judged now
+    refused: int = 0  # requests answered 503 because ``max_pending`` were pending
+
+
+class Busy(Exception):
+    """The batcher holds ``max_pending`` items already: the request is refused (HTTP 503), not queued."""
 
 
 class Batcher:
     """Judges items that arrive together in one call of ``judge_batch`` (run in a worker thread).
 
     One batch runs at a time; requests that arrive meanwhile wait and form the next batch
-    (at most ``max_batch`` items), so a busy service makes few, large runner calls.
+    (at most ``max_batch`` items), so a busy service makes few, large runner calls. At most
+    ``max_pending`` items wait or run at once; beyond that :meth:`submit` raises :class:`Busy`
+    at once, so a burst costs bounded memory and every client gets an answer.
     """
 
-    def __init__(self, judge_batch: Callable[[list[Item]], Sequence[Judgment]], max_batch: int = 64):
+    def __init__(self, judge_batch: Callable[[list[Item]], Sequence[Judgment]], max_batch: int = 64,
+                 max_pending: int = 256):
         self.judge_batch = judge_batch
         self.max_batch = max_batch
+        self.max_pending = max_pending
         self.queue: asyncio.Queue[tuple[Item, asyncio.Future[Judgment]]] | None = None
         self.worker: asyncio.Task[None] | None = None
         self.batches = 0
         self.requests = 0
+        self.pending = 0
+        self.refused = 0
 
     async def start(self) -> None:
         self.queue = asyncio.Queue()
@@ -106,10 +123,17 @@ class Batcher:
 
     async def submit(self, item: Item) -> Judgment:
         assert self.queue is not None, "the batcher was not started"
+        if self.pending >= self.max_pending:
+            self.refused += 1
+            raise Busy(f"{self.pending} requests are waiting or being judged (the limit is {self.max_pending})")
         future: asyncio.Future[Judgment] = asyncio.get_running_loop().create_future()
         self.requests += 1
-        await self.queue.put((item, future))
-        return await future
+        self.pending += 1
+        try:
+            await self.queue.put((item, future))
+            return await future
+        finally:
+            self.pending -= 1
 
     async def _work(self) -> None:
         assert self.queue is not None
@@ -130,79 +154,18 @@ class Batcher:
                     future.set_result(judgment)
 
 
-class BodyLimit:
-    """ASGI middleware: a body over ``max_bytes`` is a 413, whether announced by Content-Length or streamed."""
-
-    def __init__(self, app: Any, max_bytes: int):
-        self.app, self.max_bytes = app, max_bytes
-
-    async def __call__(self, scope: dict[str, Any], receive: Callable[[], Awaitable[dict[str, Any]]],
-                       send: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        length = dict(scope.get("headers") or []).get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-            await self._refuse(scope, receive, send)
-            return
-        received = 0
-        started = False
-
-        async def limited_receive() -> dict[str, Any]:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise _TooLarge(self.max_bytes)
-            return message
-
-        async def tracking_send(message: dict[str, Any]) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
-            if not started:
-                await self._refuse(scope, receive, send)
-
-    async def _refuse(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        response = JSONResponse({"detail": f"request body larger than {self.max_bytes} bytes"}, status_code=413)
-        await response(scope, receive, send)
-
-
-class _TooLarge(HTTPException):
-    """Raised while the body streams in; an HTTPException, so FastAPI answers it as a 413 (not "cannot parse")."""
-
-    def __init__(self, max_bytes: int):
-        super().__init__(413, f"request body larger than {max_bytes} bytes")
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:  # a host name: only localhost is known to be loopback
-        return False
-
-
-def check_binding(host: str, token: str | None) -> None:
-    """A service reachable from other machines must require a token."""
-    if not is_loopback(host) and not token:
-        raise ValueError(f"binding {host} exposes the judge beyond this machine: give a token (JURIST_SERVE_TOKEN)")
-
-
 def create_app(online: OnlineJudge, *, min_score: float | None = None, confidence: float = 0.9,
-               token: str | None = None, max_body_bytes: int = DEFAULT_MAX_BODY, max_batch: int = 64) -> FastAPI:
-    """The service for a plan built once (``online``); ``token``: require ``Authorization: Bearer TOKEN``."""
+               token: str | None = None, max_body_bytes: int = DEFAULT_MAX_BODY, max_batch: int = 64,
+               max_pending: int = 256) -> FastAPI:
+    """The service for a plan built once (``online``); ``token``: require ``Authorization: Bearer TOKEN``.
+
+    ``max_pending`` bounds the requests waiting for or in a batch; more get a 503 with ``Retry-After``.
+    """
     task = online.plan.task
     protocol = online.protocol
     gate_min = min_score if min_score is not None else default_min_score(protocol) if task in GATE_TASKS else None
     check_bar(confidence)  # a bad bar fails at start, not on the first request
-    batcher = Batcher(online.judgments, max_batch=max_batch)
+    batcher = Batcher(online.judgments, max_batch=max_batch, max_pending=max_pending)
     numbers = itertools.count()
 
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
@@ -217,7 +180,7 @@ def create_app(online: OnlineJudge, *, min_score: float | None = None, confidenc
         if token is None:
             return
         given = request.headers.get("authorization", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+        if not same_secret(given, f"Bearer {token}"):
             raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
 
     async def judged(body: _Request, texts: list[str]) -> Judgment:
@@ -229,12 +192,15 @@ def create_app(online: OnlineJudge, *, min_score: float | None = None, confidenc
             raise HTTPException(422, f"this service judges one `response` (task {task})")
         # the service's own id: client ids may repeat, and the engine keys a run's items by id
         item = Item(id=f"r{next(numbers)}", input=body.input, candidates=texts, reference=body.reference)
-        return await batcher.submit(item)
+        try:
+            return await batcher.submit(item)
+        except Busy as busy:
+            raise HTTPException(503, f"the judge is busy: {busy}; retry later", headers={"Retry-After": "1"}) from None
 
     @app.get("/healthz", response_model=Health)
     async def healthz() -> Health:
         return Health(status="ok", task=task, judge=online.judge.spec, requests=batcher.requests,
-                      batches=batcher.batches)
+                      batches=batcher.batches, pending=batcher.pending, refused=batcher.refused)
 
     @app.post("/v1/judge", response_model=JudgeResponse, dependencies=[Depends(authorized)])
     async def judge(body: JudgeRequest) -> JudgeResponse:
@@ -259,28 +225,6 @@ def create_app(online: OnlineJudge, *, min_score: float | None = None, confidenc
     return app
 
 
-@contextmanager
-def serving(app: FastAPI, host: str = DEFAULT_HOST, port: int = 0, timeout_s: float = 10.0) -> Iterator[str]:
-    """Serve ``app`` in a background thread while the context is open; yields the base URL (port 0: a free one).
-    For tests and benchmarks."""
-    import uvicorn
-
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, name="jurist-serve", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + timeout_s
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"the service did not start on {host}:{port}")
-        time.sleep(0.01)
-    bound = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://{host}:{bound}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout_s)
-
-
 def serve(online: OnlineJudge, *, host: str = DEFAULT_HOST, port: int = 8000, token: str | None = None,
           **options: Any) -> None:
     """Run the service with uvicorn until interrupted."""
@@ -288,4 +232,4 @@ def serve(online: OnlineJudge, *, host: str = DEFAULT_HOST, port: int = 8000, to
 
     check_binding(host, token)
     app = create_app(online, token=token, **options)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    uvicorn.run(app, host=host, port=port, log_level="info", limit_concurrency=DEFAULT_LIMIT_CONCURRENCY)

@@ -99,7 +99,39 @@ class EmbeddedBackend(Backend):
                                "that accepts images (an http judge with judge.vision set), or give the item a caption "
                                "(images) or transcript (frames) to judge instead")
         result = self._formatter(messages=[{"role": m.role, "content": m.text} for m in messages])
-        return self.llm.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
+        if not any(self._has_special_text(m.text) for m in messages):
+            return self.llm.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
+        return self._tokens_with_text_as_text(messages, not result.added_special)
+
+    def _has_special_text(self, text: str) -> bool:
+        """Whether ``text`` holds the text of a special token (``<|im_start|>``): parsed as specials, it
+        tokenizes otherwise than as plain text."""
+        data = text.encode("utf-8")
+        return self.llm.tokenize(data, add_bos=False, special=True) != self.llm.tokenize(data, add_bos=False,
+                                                                                         special=False)
+
+    def _tokens_with_text_as_text(self, messages: list[Message], add_bos: bool) -> list[int]:
+        """The prompt with the chat template's markers as special tokens and every message's text as text.
+
+        Why: llama_cpp.server (and a plain ``tokenize(prompt, special=True)``) turns ``<|im_start|>system``
+        written inside a candidate into the real role marker, so a response could open a system turn of
+        its own. Here the template is rendered with a placeholder per message; the template's pieces are
+        tokenized with specials, the texts without. Only prompts whose texts hold special-token text take
+        this path: any other prompt is tokenized exactly as the server does (the same verdicts).
+        """
+        marks = [f"\ue000{k}\ue001" for k in range(len(messages))]
+        template = self._formatter(messages=[{"role": m.role, "content": mark} for m, mark in zip(messages, marks,
+                                                                                                 strict=True)]).prompt
+        if any(template.count(mark) != 1 for mark in marks):
+            raise BackendError(f"{self.spec}: the model's chat template does not place each message once; "
+                               "a message holding special-token text cannot be tokenized safely")
+        tokens: list[int] = []
+        rest = template
+        for mark, message in zip(marks, messages, strict=True):
+            head, rest = rest.split(mark, 1)
+            tokens += self.llm.tokenize(head.encode("utf-8"), add_bos=add_bos and not tokens, special=True)
+            tokens += self.llm.tokenize(message.text.encode("utf-8"), add_bos=False, special=False)
+        return tokens + self.llm.tokenize(rest.encode("utf-8"), add_bos=False, special=True)
 
     def _evaluate(self, tokens: list[int]) -> tuple[np.ndarray, int]:
         """Evaluate ``tokens``, reusing the KV cache of the longest shared prefix.

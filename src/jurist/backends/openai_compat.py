@@ -71,6 +71,7 @@ class OpenAICompatibleBackend(Backend):
         self.logprobs_supported = True
         self._url = f"{(base_url or OPENAI_BASE_URL).rstrip('/')}/chat/completions"
         self._headers = {"Authorization": f"Bearer {api_key or 'EMPTY'}", "Content-Type": "application/json"}
+        self._key = api_key or None  # never in a message: a server may quote the key it refused
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._session: aiohttp.ClientSession | None = None
         self._session_loop: asyncio.AbstractEventLoop | None = None
@@ -87,6 +88,15 @@ class OpenAICompatibleBackend(Backend):
         return self._session
 
     async def complete(self, request: CompletionRequest) -> Completion:
+        try:
+            return await self._complete(request)
+        except BackendError as error:
+            if self._key and self._key in str(error):
+                raise BackendError(str(error).replace(self._key, "***"), retryable=error.retryable,
+                                   retry_after=error.retry_after) from None
+            raise
+
+    async def _complete(self, request: CompletionRequest) -> Completion:
         body: dict[str, Any] = {
             "model": self.model,
             "messages": [m.model_dump() for m in request.messages],
@@ -110,7 +120,7 @@ class OpenAICompatibleBackend(Backend):
         if status == 400 and want_logprobs and b"logprob" in payload.lower():
             log.warning("%s rejects log-probabilities; verdicts will be parsed from text", self.spec)
             self.logprobs_supported = False
-            return await self.complete(request)
+            return await self._complete(request)
         if status >= 400:
             retryable = status in (408, 409, 429) or status >= 500
             kind = "bad request" if status == 400 else f"HTTP {status}"

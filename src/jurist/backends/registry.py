@@ -55,7 +55,7 @@ def _openai(spec: JudgeSpec, model: str | None, options: dict[str, Any]) -> Back
 
     if not os.environ.get("OPENAI_API_KEY"):
         raise BackendError("judge openai:MODEL needs the OPENAI_API_KEY environment variable")
-    return OpenAICompatibleBackend(spec.target, **options)
+    return OpenAICompatibleBackend(spec.target, api_key=os.environ["OPENAI_API_KEY"], **options)
 
 
 def _probe(spec: JudgeSpec, model: str | None, options: dict[str, Any]) -> Backend:

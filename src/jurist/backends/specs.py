@@ -10,8 +10,10 @@ names (``model``, ``vision``), never CLI flags.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from jurist.backends.base import BackendError
 
@@ -56,14 +58,39 @@ class JudgeSpec:
         return preset.model if preset else self.target
 
 
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]*@")
+
+
+def redact(text: str) -> str:
+    """``text`` with the credentials of every URL in it (``http://user:key@host``) replaced by ``***``."""
+    return _USERINFO.sub(r"\g<scheme>***@", text)
+
+
+def check_credentials(text: str) -> None:
+    """A judge URL must not carry a user or key: the spec is kept in the store, plans, logs and reports.
+    The key goes in an environment variable (``JURIST_API_KEY``), which is sent as a header only."""
+    if text.startswith(("http://", "https://")):
+        try:
+            parts = urlsplit(text)
+            has_credentials = parts.username is not None or parts.password is not None
+        except ValueError:  # a malformed URL: say nothing of its contents
+            has_credentials = "@" in text
+        if has_credentials:
+            raise BackendError(f"judge {redact(text)}: a judge URL must not carry credentials (the URL is kept "
+                               "in the store, plans and reports); set the key in the JURIST_API_KEY environment "
+                               "variable instead")
+
+
 def parse_spec(text: str) -> JudgeSpec:
     """``local:1.5b`` -> (local, "1.5b"); ``http://h:1/v1`` -> (http, the URL). An unknown scheme is an error:
-    jurist never falls back to another model."""
+    jurist never falls back to another model. A URL with credentials in it is an error (see
+    :func:`check_credentials`)."""
     name, _, target = text.partition(":")
     if name in ("http", "https"):
+        check_credentials(text)
         target = text
     if name not in SCHEMES:
-        raise BackendError(f"unknown judge {text!r}: use {', '.join(s.usage for s in SCHEMES.values())}")
+        raise BackendError(f"unknown judge {redact(text)!r}: use {', '.join(s.usage for s in SCHEMES.values())}")
     return JudgeSpec(text, SCHEMES[name], target)
 
 

@@ -81,6 +81,7 @@ def flag_message(error: Exception) -> str:
     """An error with each plan field it names shown as the flag that sets it (or as ``--set FIELD=...``)."""
     by_field = {field: "--" + option.replace("_", "-") for option, field in FLAGS.items()}
     by_field["order"] = "--no-swap"
+    by_field["resume_changed"] = "--resume-changed"  # a run option, not a plan field
 
     def flag(match: re.Match[str]) -> str:
         field = match.group(1)

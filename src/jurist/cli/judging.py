@@ -46,6 +46,8 @@ def run(
                                                       f"{DEFAULT_STORE}].")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="FIELD=VALUE of the plan, e.g. engine.rpm=60.")] = None,
     resume: Annotated[Optional[str], typer.Option(help="Continue this run (id or name).")] = None,
+    resume_changed: Annotated[bool, typer.Option("--resume-changed", help="Resume even if the data changed (changed "
+                                                 "items are judged again).")] = False,
     dry_run: Annotated[bool, typer.Option(help="Show the first item's prompts; no model call.")] = False,
 ) -> None:
     """Run a plan file (or a stored run's plan) over data: a whole job written down (docs/plans.md)."""
@@ -72,4 +74,5 @@ def run(
         if record.plan is None:
             fail(f"run {record.id} was made before runs kept their plans: it cannot be run again from the store")
         the_plan = Plan.parse(record.plan, where=f"run {record.id}")
-    execute(the_plan.task, data, {"set": set_, "resume": resume, "dry_run": dry_run, "store": store}, the_plan, ctx)
+    execute(the_plan.task, data, {"set": set_, "resume": resume, "resume_changed": resume_changed, "dry_run": dry_run,
+                                     "store": store}, the_plan, ctx)

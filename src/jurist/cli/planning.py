@@ -75,6 +75,8 @@ SHARED: list[tuple[str, Any, Any]] = [
                                             show_envvar=False)], None),
     ("name", Annotated[Optional[str], _opt("A name for this run.", panel=RUN)], None),
     ("resume", Annotated[Optional[str], _opt("Continue this run (id, name).", panel=RUN)], None),
+    ("resume_changed", Annotated[bool, _opt("Resume even if the data changed.", "--resume-changed", panel=RUN)],
+     False),
     ("concurrency", Annotated[Optional[int], _opt("Requests in flight.", panel=RUN)], None),
     ("timeout", Annotated[Optional[float], _opt("Seconds per request.", panel=RUN)], None),
     ("engine", Annotated[str, _opt("local or ray (--out: a dir).", panel=RUN)], "local"),
@@ -168,7 +170,7 @@ def execute(task: str, data: Path, values: Mapping[str, Any], base: Plan | None 
     if values.get("dry_run"):
         show_dry_run(prepared)
         return
-    result = run_with_signals(plan, data, prepared, values.get("resume"))
+    result = run_with_signals(plan, data, prepared, values.get("resume"), bool(values.get("resume_changed")))
     show_result(plan, result)
 
 
@@ -197,14 +199,16 @@ def show_dry_run(prepared: Prepared) -> None:
         out.print(f"[bold]labels read:[/bold] {', '.join(request.labels) or '(free text)'}")
 
 
-def run_with_signals(plan: Plan, data: Path, prepared: Prepared, resume: str | None) -> RunResult:
+def run_with_signals(plan: Plan, data: Path, prepared: Prepared, resume: str | None,
+                     resume_changed: bool = False) -> RunResult:
     """Run; on Ctrl-C or SIGTERM, say which run stopped and how to resume it (the run is marked interrupted)."""
     started = time.time()
     previous = signal.getsignal(signal.SIGTERM)
     # SIGTERM becomes SIGINT, which asyncio turns into a clean cancellation of the run
     signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGINT))
     try:
-        return run(plan, data, resume=resume, command=" ".join(sys.argv), prepared=prepared)
+        return run(plan, data, resume=resume, command=" ".join(sys.argv), prepared=prepared,
+                   resume_changed=resume_changed)
     except KeyboardInterrupt:
         _interrupted(plan, started)
     except Exception as error:  # noqa: BLE001

@@ -24,7 +24,8 @@ def review(
     run: Annotated[Optional[str], typer.Option(help="With --export: only this run (id or name).")] = None,
 ) -> None:
     """Review the items the judges were unsure of: label them in the browser, measure annotator agreement, export."""
-    from jurist.report.review import create_app, is_loopback
+    from jurist.apps.web import DEFAULT_LIMIT_CONCURRENCY, is_loopback
+    from jurist.report.review import create_app
 
     try:
         the_store = Store(store, create=False)
@@ -48,4 +49,5 @@ def review(
 
     shown = f"[{host}]" if ":" in host else host
     out.print(f"review app: http://{shown}:{port}/" + (f"?token={token}" if token else ""))
-    uvicorn.run(create_app(the_store, token=token), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(the_store, token=token), host=host, port=port, log_level="warning",
+                limit_concurrency=DEFAULT_LIMIT_CONCURRENCY)

@@ -27,6 +27,7 @@ from jurist.engine.middleware import (
     ConcurrencyLimitedBackend,
     RateLimitedBackend,
     RetryingBackend,
+    check_rate,
 )
 from jurist.engine.store import RunRecord, Store
 from jurist.judge import JudgeLike
@@ -44,6 +45,10 @@ class EngineConfig:
     tokens_per_minute: float | None = None
     progress: bool | None = None  # None: on for an interactive terminal, off in CI and pipes
     prices: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_rate("requests_per_minute", self.requests_per_minute)
+        check_rate("tokens_per_minute", self.tokens_per_minute)
 
 
 class RunResult(BaseModel):
@@ -145,12 +150,18 @@ class Engine:
     async def arun(self, items: Iterable[Item], *, name: str | None = None, resume: str | None = None,
                    total: int | None = None, command: str | None = None,
                    info: dict[str, Any] | None = None, plan: dict[str, Any] | None = None,
-                   keep: bool = True) -> RunResult:
+                   keep: bool = True, resume_changed: bool = False) -> RunResult:
         """Judge every item; ``resume`` (a run id or name) continues that run. ``plan`` is stored with the run.
 
         ``keep=False`` streams: the judgments go to the store only (the result's list is empty, its totals are
         counted in the store), and a resumed run asks the store item by item what is done, so memory stays
         flat whatever the number of items.
+
+        A resumed run must judge the same data: when an item judged before has other content now (its
+        :meth:`Item.content_hash`), or ``info["input"]["sha256"]`` (the input file, given by the runner)
+        differs from the run's, it raises :class:`ResumeError` saying what changed; with
+        ``resume_changed`` it goes on and judges the changed items again. A streamed run checks the input
+        file's hash only (its items are not held to compare).
         """
         if resume is not None:
             run = self.store.find_run(resume)
@@ -163,8 +174,14 @@ class Engine:
                                        info={"versions": package_versions(), **(info or {})}, plan=plan)
         # A new run has no judgments yet: nothing to read back, and its judgments are kept as they are made.
         done: set[str] = set()
-        if resume is not None and keep:
-            done = {j.item_id for j in self.store.judgments(run.id) if j.verdict.status != "failed"}
+        if resume is not None:
+            if keep:
+                items = list(items)  # checked before anything is judged
+            changed = _changed_items(run, self.store.item_hashes(run.id) if keep else {},
+                                     items if keep else [], (info or {}).get("input"),  # type: ignore[arg-type]
+                                     allow=resume_changed)
+            if keep:
+                done = {j.item_id for j in self.store.judgments(run.id) if j.verdict.status != "failed"} - changed
         resumed = resume is not None and not keep
         made: dict[str, tuple[int, Judgment]] = {}
         show = show_progress(self.config.progress)
@@ -193,7 +210,7 @@ class Engine:
             judgment = Judgment(item_id=item.id, protocol=self.judge.protocol.name, judge=self.judge.spec,
                                 verdict=verdict, label=item.label, latency_s=time.monotonic() - t0,
                                 cached=calls[0] == 0 and calls[1] > 0, metadata=item.metadata)
-            self.store.put_judgment(run.id, seq, judgment)
+            self.store.put_judgment(run.id, seq, judgment, item_hash=item.content_hash())
             if keep:
                 made[item.id] = (seq, judgment)
             counts[verdict.status] += 1
@@ -248,10 +265,37 @@ class Engine:
         return {**totals, "skipped": skipped, **spent}
 
 
+class ResumeError(ValueError):
+    """A resumed run whose data changed: the message says which items have other content, or that the input
+    file differs."""
+
+
+def _changed_items(run: RunRecord, stored: dict[str, str | None], items: list[Item],
+                   source: dict[str, Any] | None, *, allow: bool) -> set[str]:
+    """The ids judged in ``run`` whose content differs now; raise ResumeError unless ``allow``."""
+    changed = {item.id for item in items if stored.get(item.id) not in (None, item.content_hash())}
+    before = run.info.get("input") or {}
+    other_file = bool(source and before.get("sha256") and source.get("sha256") != before["sha256"])
+    if allow or not (changed or other_file):
+        return changed
+    reasons = []
+    if other_file:
+        assert source is not None
+        reasons.append(f"the input differs: the run was made from {before.get('path')} (sha256 "
+                       f"{before['sha256'][:12]}), this is {source.get('path')} (sha256 {source['sha256'][:12]})")
+    if changed:
+        ids = sorted(changed)
+        reasons.append(f"{len(ids)} item(s) judged in the run have other content now: "
+                       f"{', '.join(ids[:10])}{' ...' if len(ids) > 10 else ''}")
+    raise ResumeError(f"cannot resume run {run.id}: {'; '.join(reasons)}. Start a new run, or allow it with "
+                      "`resume_changed` (the changed items are judged again, the others kept)")
+
+
 def run_judge(judge: JudgeLike, items: Iterable[Item], *, store: Store | str | None = None,
               config: EngineConfig | None = None, name: str | None = None, resume: str | None = None,
               command: str | None = None, plan: dict[str, Any] | None = None, keep: bool = True,
-              total: int | None = None) -> RunResult:
+              total: int | None = None, info: dict[str, Any] | None = None,
+              resume_changed: bool = False) -> RunResult:
     """Run any judge over items with the engine: the one place a run is made, kept and settled.
 
     A judge with its own accounting (a cascade: its review queue, its stages) settles the
@@ -265,7 +309,8 @@ def run_judge(judge: JudgeLike, items: Iterable[Item], *, store: Store | str | N
     if settle is not None:  # it needs the items again afterwards; otherwise they stream through once
         items = list(items)
     result = Engine(judge, the_store, config).run(items, name=name, resume=resume, command=command, plan=plan,
-                                                  keep=keep, total=total)
+                                                  keep=keep, total=total, info=info,
+                                                  resume_changed=resume_changed)
     if settle is not None:
         by_id = {item.id: item for item in items}
         judgments, report = settle(result.judgments, by_id, the_store, result.run.id, result.stats)

@@ -101,10 +101,17 @@ class RetryingBackend(WrappingBackend):
 
 
 
+def check_rate(name: str, per_minute: float | None) -> None:
+    """A rate limit must be positive: a zero, negative or NaN rate never refills, and waiting for it spins."""
+    if per_minute is not None and not per_minute > 0:
+        raise ValueError(f"{name} must be a positive number per minute, got {per_minute}")
+
+
 class TokenBucket:
     """Allows ``per_minute`` units a minute, in bursts of at most a second's worth or one unit."""
 
     def __init__(self, per_minute: float):
+        check_rate("rate limit", per_minute)
         self.rate = per_minute / 60.0
         self.capacity = max(self.rate, 1.0)
         self.tokens = self.capacity

@@ -8,6 +8,7 @@ run, its plan and its judgments go to the store the same way whichever engine ra
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -156,9 +157,28 @@ def engine_config(plan: Plan, judge: JudgeLike) -> EngineConfig:
                         prices={judge.spec: engine.price} if engine.price else {})
 
 
+def input_identity(data: Data) -> dict[str, str] | None:
+    """``{"path", "sha256"}`` of an input file (a directory: of its files' names and bytes); None for Items.
+
+    Kept with the run, so that resuming it with another file is refused (see ``Engine.arun``).
+    """
+    if not isinstance(data, (str, Path)):
+        return None
+    path = Path(data)
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        digest.update(str(file.relative_to(path)).encode() if path.is_dir() else b"")
+        with file.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return {"path": str(path), "sha256": digest.hexdigest()}
+
+
 def run(plan: Plan, data: Data, *, store: Store | str | Path | None = None, resume: str | None = None,
         command: str | None = None, backends: Mapping[str, Backend] | None = None,
-        protocol: Protocol | None = None, prepared: Prepared | None = None, stream: bool = False) -> RunResult:
+        protocol: Protocol | None = None, prepared: Prepared | None = None, stream: bool = False,
+        resume_changed: bool = False) -> RunResult:
     """Run ``plan`` over ``data``; the verdicts and report go where the plan's outputs say.
 
     ``store`` (a Store or a path) overrides ``plan.outputs.store``; without either the
@@ -171,15 +191,20 @@ def run(plan: Plan, data: Data, *, store: Store | str | Path | None = None, resu
     ``outputs.out``, ``outputs.report`` or ``calibration`` (they need every judgment at
     once); ``jurist filter`` and ``jurist annotate`` read the store afterwards. With
     ``engine.engine`` ray the run is Ray's, as without ``stream``.
+
+    ``resume`` continues a run over the same data; ``resume_changed`` allows other data
+    (another input file, items with other content: those are judged again).
     """
     the_store = store if isinstance(store, Store) else Store(store or plan.outputs.store or ":memory:")
     if plan.engine.engine == "ray":
         return _run_on_ray(plan, data, the_store, command, backends, protocol)
     if stream:
-        return _run_streamed(plan, data, the_store, resume, command, backends, protocol)
+        return _run_streamed(plan, data, the_store, resume, command, backends, protocol, resume_changed)
     prepared = prepared or prepare(plan, data, backends=backends, protocol=protocol)
+    source = input_identity(data)
     result = run_judge(prepared.judge, prepared.items, store=the_store, config=engine_config(plan, prepared.judge),
-                       name=plan.outputs.name, resume=resume, command=command, plan=plan.to_data())
+                       name=plan.outputs.name, resume=resume, command=command, plan=plan.to_data(),
+                       info={"input": source} if source else None, resume_changed=resume_changed)
     result.input_errors = prepared.input_errors
     if prepared.input_errors:  # a run over a file whose rows were mostly bad must say so in the store
         the_store.record_input_errors(result.run.id, prepared.input_errors)
@@ -226,7 +251,8 @@ class ItemStream:
 
 
 def _run_streamed(plan: Plan, data: Data, store: Store, resume: str | None, command: str | None,
-                  backends: Mapping[str, Backend] | None, protocol: Protocol | None) -> RunResult:
+                  backends: Mapping[str, Backend] | None, protocol: Protocol | None,
+                  resume_changed: bool = False) -> RunResult:
     if not isinstance(data, (str, Path)):
         raise PlanError("a streamed run reads its items from a file, not from Items in memory")
     for name, value in (("outputs.out", plan.outputs.out), ("outputs.report", plan.outputs.report),
@@ -244,7 +270,8 @@ def _run_streamed(plan: Plan, data: Data, store: Store, resume: str | None, comm
     except (OSError, JuristInputError, ValueError):  # the reader itself says what is wrong with the file
         total = None
     result = run_judge(judge, items, store=store, config=engine_config(plan, judge), name=plan.outputs.name,
-                       resume=resume, command=command, plan=plan.to_data(), keep=False, total=total)
+                       resume=resume, command=command, plan=plan.to_data(), keep=False, total=total,
+                       info={"input": input_identity(data)}, resume_changed=resume_changed)
     result.input_errors = items.errors
     if items.error_count:
         store.record_input_errors(result.run.id, items.errors, count=items.error_count)

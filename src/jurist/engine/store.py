@@ -86,7 +86,7 @@ class StoreError(ValueError):
 
 
 # Columns added after a store's first release: a store made before gets them when opened (old rows: NULL).
-MIGRATIONS = (("runs", "plan", "TEXT"),)
+MIGRATIONS = (("runs", "plan", "TEXT"), ("judgments", "item_hash", "TEXT"))
 
 
 def completion_key(backend_spec: str, request: CompletionRequest) -> str:
@@ -276,10 +276,13 @@ class Store:
                          judge=json.loads(row[6]), info=json.loads(row[7]), totals=json.loads(row[8]),
                          plan=json.loads(row[9]) if row[9] is not None else None)
 
-    def put_judgment(self, run_id: str, seq: int, judgment: Judgment) -> None:
+    def put_judgment(self, run_id: str, seq: int, judgment: Judgment, item_hash: str | None = None) -> None:
+        """Keep a judgment; ``item_hash`` (:meth:`Item.content_hash`) lets a resumed run see changed items."""
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO judgments VALUES (?, ?, ?, ?, ?)",
-                             (run_id, judgment.item_id, seq, judgment.verdict.status, judgment.model_dump_json()))
+            self._db.execute("INSERT OR REPLACE INTO judgments (run_id, item_id, seq, status, judgment, item_hash) "
+                             "VALUES (?, ?, ?, ?, ?, ?)",
+                             (run_id, judgment.item_id, seq, judgment.verdict.status, judgment.model_dump_json(),
+                              item_hash))
             self._maybe_commit()
 
     def has_judgment(self, run_id: str, item_id: str, usable: bool = True) -> bool:
@@ -302,6 +305,12 @@ class Store:
         with self._lock:
             rows = self._db.execute("SELECT item_id FROM judgments WHERE run_id = ?", (run_id,)).fetchall()
         return {row[0] for row in rows}
+
+    def item_hashes(self, run_id: str) -> dict[str, str | None]:
+        """The content hash of each item judged in a run (None: judged before hashes were kept)."""
+        with self._lock, self._errors("cannot read"):
+            rows = self._db.execute("SELECT item_id, item_hash FROM judgments WHERE run_id = ?", (run_id,)).fetchall()
+        return {row[0]: row[1] for row in rows}
 
     def judgments(self, run_id: str) -> Iterator[Judgment]:
         with self._lock, self._errors("cannot read"):

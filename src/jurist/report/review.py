@@ -8,14 +8,14 @@ annotators can label the same items; ``/agreement`` measures them with :mod:`jur
 
 Security: the app binds to loopback by default; on any other address a token is required (``?token=``
 once, then a cookie). Every form carries a per-server CSRF token, POSTs from another origin are refused,
-and the cookies are ``SameSite=Strict``.
+and the cookies are ``SameSite=Strict``. A body over ``max_body_bytes`` is a 413; the export is built in
+memory under a fixed file name (no request names a file). The guards shared with ``jurist serve`` are in
+:mod:`jurist.apps.web`.
 """
 
 from __future__ import annotations
 
-import hmac
 import json
-import ipaddress
 import math
 import secrets
 from collections import Counter, defaultdict
@@ -30,6 +30,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse,
 from jinja2 import Environment, StrictUndefined, Template
 from markupsafe import Markup
 
+from jurist.apps.web import BodyLimit, is_loopback, same_secret
 from jurist.engine.store import ReviewEntry, Store
 from jurist.metrics.agreement import cohen_kappa, krippendorff_alpha
 from jurist.metrics.uncertainty import Estimate
@@ -44,16 +45,6 @@ CSP = ("default-src 'self'; img-src 'self' data:; style-src 'unsafe-inline'; scr
        "frame-ancestors 'none'")
 # Keys for the labels, in label order: A/B/tie by letter, scale points by digit.
 _LETTER_KEYS = {"A": "a", "B": "b", "tie": "t"}
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` only accepts connections from this machine."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass
@@ -108,9 +99,15 @@ def _agreement(store: Store) -> list[dict[str, Any]]:
     return out
 
 
-def create_app(store: Store, *, token: str | None = None, title: str = "jurist review") -> FastAPI:
-    """The review app over ``store``. With ``token``, every request must present it (a non-loopback bind)."""
+MAX_BODY = 64_000  # bytes: a form holds an annotator name, a label and a note
+
+
+def create_app(store: Store, *, token: str | None = None, title: str = "jurist review",
+               max_body_bytes: int = MAX_BODY) -> FastAPI:
+    """The review app over ``store``. With ``token``, every request must present it (a non-loopback bind).
+    A request body over ``max_body_bytes`` is a 413."""
     app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     templates = _templates()
     csrf = secrets.token_urlsafe(24)
 
@@ -125,7 +122,7 @@ def create_app(store: Store, *, token: str | None = None, title: str = "jurist r
         if token is not None:
             given = (request.query_params.get("token") or request.cookies.get(TOKEN_COOKIE)
                      or request.headers.get("authorization", "").removeprefix("Bearer "))
-            if not given or not hmac.compare_digest(given, token):
+            if not given or not same_secret(given, token):
                 return PlainTextResponse("a token is required: open the URL printed by `jurist review`", 401)
         if request.method == "POST":
             origin = request.headers.get("origin")
@@ -140,7 +137,7 @@ def create_app(store: Store, *, token: str | None = None, title: str = "jurist r
         """The POSTed form, or None when its CSRF token is missing or wrong (read here, not in the
         middleware: a middleware that reads the body leaves the endpoint an empty one)."""
         form = await request.form()
-        return form if hmac.compare_digest(str(form.get("csrf", "")), csrf) else None
+        return form if same_secret(str(form.get("csrf", "")), csrf) else None
 
     refused = PlainTextResponse("missing or wrong CSRF token: reload the page", 403)
 

@@ -56,8 +56,9 @@ previous stage's sequence stopped. Both are the usual practice; the
 simulation in ``tests/test_cascade.py`` (synthetic judges with known
 calibration, 200 golden/test splits) checks that the violation rate stays at
 or below ``risk``. The last stage of a chain without ``human`` accepts
-everything, and then no guarantee is given (the file says
-``"guarantee": false``).
+every item it gives a usable verdict (a failed or unscored verdict decides
+nothing: the item stays undecided, ``decided_by`` None), and then no guarantee
+is given (the file says ``"guarantee": false``).
 """
 
 from __future__ import annotations
@@ -293,9 +294,9 @@ def evaluate_cascade(thresholds: Sequence[float | None], confidence: Sequence[np
         c = np.asarray(confidence[k], dtype=float)
         thr = -math.inf if t is None else t
         with np.errstate(invalid="ignore"):
+            # NaN (no usable verdict) is never taken, not even by the last judge of a chain without
+            # human, which takes everything else that is left (threshold None)
             take = remaining & ~np.isnan(c) & (c >= thr)
-        if t is None:
-            take = remaining.copy()  # the last judge of a chain without human decides everything left
         decided[take] = k
         entry = {"reached": int(remaining.sum()), "accepted": int(take.sum())}
         if correct is not None:
@@ -330,10 +331,11 @@ def fit_cascade(confidence: Sequence[np.ndarray], correct: Sequence[np.ndarray],
     for k in range(k_auto):
         c = np.asarray(confidence[k], dtype=float)
         y = np.asarray(correct[k], dtype=float)
-        if k == k_auto - 1 and not human:
+        if k == k_auto - 1 and not human:  # accepts everything left that has a usable verdict
             thresholds.append(None)
-            fits.append(StageFit(n=int(remaining.sum()), accepted=int(remaining.sum()),
-                                 errors=int((1 - np.nan_to_num(y[remaining])).sum()), delta=0.0))
+            taken = remaining & ~np.isnan(c)
+            fits.append(StageFit(n=int(remaining.sum()), accepted=int(taken.sum()),
+                                 errors=int((1 - np.nan_to_num(y[taken])).sum()), delta=0.0))
             break
         t, fit = fit_stage(c[remaining], y[remaining], target=target, delta=delta)
         thresholds.append(t)
@@ -373,6 +375,8 @@ class CascadeReport(BaseModel):
         auto = sum(s.accepted for s in self.stages)
         rows.append(("coverage (decided automatically)", f"{auto} ({auto / n:.1%})" if n else "0"))
         rows.append(("human review queue", f"{self.queued} ({self.queued / n:.1%})" if n else "0"))
+        if n - auto - self.queued > 0:  # a chain without human whose last judge gave no usable verdict
+            rows.append(("undecided (no usable verdict)", f"{n - auto - self.queued} ({(n - auto - self.queued) / n:.1%})"))
         labelled = sum(s.labelled_accepted for s in self.stages)
         if labelled:
             correct = sum(s.correct_accepted for s in self.stages)
@@ -457,7 +461,9 @@ class Cascade:
             confidences.append(conf)
             tokens.append([verdict.usage.prompt_tokens, verdict.usage.completion_tokens])
             last = verdict
-            if stage.threshold is None or (conf is not None and conf >= stage.threshold):
+            # the last stage of a chain without human (threshold None) decides every *usable* verdict:
+            # a failed or unscored one is not a decision, whatever the threshold
+            if verdict.ok and (stage.threshold is None or (conf is not None and conf >= stage.threshold)):
                 record: dict[str, Any] = {"decided_by": stage.judge, "stage": k + 1, "confidences": confidences,
                                           "thresholds": [s.threshold for s in self.automatic[: k + 1]],
                                           "tokens": tokens}
@@ -466,7 +472,9 @@ class Cascade:
                 return verdict.model_copy(update={"metadata": {**verdict.metadata, "cascade": record}})
         reason = ("no automatic judge reached its confidence threshold" if self.cascade.has_human
                   else "no usable verdict")
-        record = {"decided_by": HUMAN, "pending_review": self.cascade.has_human, "reason": reason,
+        # undecided: waits for a human, or (no human in the chain) stays undecided with its failed verdict
+        record = {"decided_by": HUMAN if self.cascade.has_human else None,
+                  "pending_review": self.cascade.has_human, "reason": reason,
                   "confidences": confidences, "thresholds": [s.threshold for s in self.automatic], "tokens": tokens}
         if last is None:
             return Verdict(status="failed", kind=self.cascade.task, error=reason,  # type: ignore[arg-type]
@@ -508,7 +516,7 @@ class Cascade:
                 st.reached += 1
                 st.prompt_tokens += used[0]
                 st.completion_tokens += used[1]
-            if record.get("decided_by", HUMAN) == HUMAN:
+            if record.get("decided_by", HUMAN) in (HUMAN, None):
                 report.queued += bool(record.get("pending_review"))
                 continue
             st = report.stages[record["stage"] - 1]
