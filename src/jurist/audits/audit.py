@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jurist.audits.card import Cost, JudgeCard, Measure, ProbeResult, verdict_of
+from jurist.audits.card import Cost, JudgeCard, Measure, ProbeResult, store_card, verdict_of
 from jurist.audits.probes import DEFAULT_PROBES, PROBES, Case, Outcome, cases, effect
 from jurist.backends import Backend
 from jurist.engine import Store
@@ -151,7 +151,7 @@ def audit(data: Data, *, judge: str | Backend = "local", model: str | None = Non
     ``probes`` (default: all of :data:`~jurist.audits.probes.PROBES`) and ``mitigations`` (default:
     :data:`DEFAULT_MITIGATIONS`; any of :data:`MITIGATIONS`) select what runs; ``family`` is the model family
     self-preference looks for (default: ``qwen`` for the embedded judges); ``store`` keeps every judgment, so
-    a second audit is free.
+    a second audit is free, and the card, attached to the audit's runs (``card_for_run`` finds it).
     """
     chosen = list(probes or DEFAULT_PROBES)
     unknown = [name for name in chosen if name not in PROBES]
@@ -204,6 +204,7 @@ def audit(data: Data, *, judge: str | Backend = "local", model: str | None = Non
                                    example=example).choose_best())
     the_card = JudgeCard(judge=spec, model=model, data=_describe(data), n_items=len(items), seed=seed,
                          family=family, probes=results, cost=costs, notes=errors[:5])
+    store_card(the_store, the_card)  # reports and `jurist meta` of these runs, or of this judge, show it
     if card is not None:
         the_card.save(card)
     return the_card

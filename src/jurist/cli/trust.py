@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from jurist.audits.card import JudgeCard, StoredCard
 from jurist.backends import BackendError
 from jurist.backends.models import ModelUnavailable
 from jurist.cli.common import (
@@ -33,13 +34,15 @@ from jurist.protocols.pairwise import DEFAULT_CRITERIA
 from jurist.protocols.pointwise import DEFAULT_RUBRIC
 
 
-def _load_verdicts(verdicts: str, store: str) -> list:
+def _load_verdicts(verdicts: str, store: str) -> tuple[list, StoredCard | None]:
+    """The judgments of a file or of a run, and (for a run) the judge card of its audit, if the store has one."""
+    from jurist.audits import card_for_run
     from jurist.io import read_judgments
 
     path = Path(verdicts)
     if path.is_file():
         try:
-            return read_judgments(path)
+            return read_judgments(path), None
         except (JuristInputError, ValueError, KeyError) as error:
             fail(f"{path}: cannot read judgments: {error}")
     if not Path(store).is_file():
@@ -48,7 +51,7 @@ def _load_verdicts(verdicts: str, store: str) -> list:
     record = the_store.find_run(verdicts)
     if record is None:
         fail(f"{verdicts!r} is neither a judgments file nor a run in {store}")
-    return list(the_store.judgments(record.id))
+    return list(the_store.judgments(record.id)), card_for_run(the_store, record)
 
 
 @app.command()
@@ -67,17 +70,20 @@ def meta(
     store: StoreOpt = DEFAULT_STORE,
     dimension: Annotated[Optional[str], typer.Option(help="With rubric dimensions: evaluate this dimension's "
                                                           "verdicts (pair with --labels naming its human score).")] = None,
-    card: Annotated[Optional[Path], typer.Option(help="Also show a judge card (JSON from jurist audit --card).")] = None,
+    card: Annotated[Optional[str], typer.Option(help="Show this judge card: a JSON file (jurist audit --card) or a run "
+                                                     "id/name whose judge was audited in --store. A run given as "
+                                                     "VERDICTS shows its card without it.")] = None,
 ) -> None:
     """Trust the judge: agreement with humans (and the human ceiling), calibration, consistency, with 95% CIs."""
     import json as _json
 
     from jurist.metrics.meta import meta_report
 
+    judgments, stored = _load_verdicts(verdicts, store)
     if card is not None:
-        _show_card(card)
-
-    judgments = _load_verdicts(verdicts, store)
+        _show_card(card, store)
+    elif stored is not None:
+        _show_stored(stored)
     if not judgments:
         fail(f"no judgments in {verdicts}")
     if dimension is not None:
@@ -187,11 +193,34 @@ def calibrate(
     out.print(f"cascade: {out_path}  (use with --cascade {out_path})")
 
 
-def _show_card(path: Path) -> None:
-    from jurist.audits import load_card
+def _show_card(ref: str, store: str) -> None:
+    """``--card``: a card file, else the card of a run in the store."""
+    from jurist.audits import card_for_run, load_card
+
+    if Path(ref).is_file():
+        try:
+            card = load_card(ref)
+        except ValueError as error:
+            fail(error)
+        _print_card(card)
+        return
+    the_store = Store(store) if Path(store).is_file() else None
+    record = the_store.find_run(ref) if the_store is not None else None
+    if the_store is None or record is None:
+        fail(f"--card {ref!r}: neither a card file nor a run in {store}")
+    stored = card_for_run(the_store, record)
+    if stored is None:
+        fail(f"--card {ref!r}: no audit of this run's judge ({record.judge.get('judge')}) in {store}: run "
+             f"`jurist audit DATA --judge ... --store {store}` first")
+    _show_stored(stored)
+
+
+def _show_stored(stored: StoredCard) -> None:
+    _print_card(stored.card)
+    out.print(f"[dim]judge card from the store: {stored.link}[/dim]")
+
+
+def _print_card(card: JudgeCard) -> None:
     from jurist.cli.audit import show_card
 
-    try:
-        show_card(load_card(path))
-    except ValueError as error:
-        fail(error)
+    show_card(card)

@@ -70,6 +70,13 @@ CREATE TABLE IF NOT EXISTS review_labels (
     created REAL NOT NULL,
     PRIMARY KEY (run_id, item_id, annotator)
 );
+CREATE TABLE IF NOT EXISTS artefacts (
+    run_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    created REAL NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (run_id, kind)
+);
 """
 
 
@@ -306,6 +313,32 @@ class Store:
             self._db.execute("UPDATE judgments SET status = ?, judgment = ? WHERE run_id = ? AND item_id = ?",
                              (judgment.verdict.status, judgment.model_dump_json(), run_id, judgment.item_id))
             self._maybe_commit()
+
+    # -- artefacts: documents made from a run (an audit's judge card) --------------------
+
+    def put_artefact(self, run_id: str, kind: str, body: dict[str, Any]) -> None:
+        """Attach a JSON document of ``kind`` to a run (replacing the run's earlier one of that kind); committed
+        at once. Raises KeyError when the store has no such run."""
+        with self._lock, self._errors("cannot write"):
+            if self._db.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:
+                raise KeyError(f"no run {run_id!r} in {self.path}")
+            self._db.execute("INSERT OR REPLACE INTO artefacts VALUES (?, ?, ?, ?)",
+                             (run_id, kind, time.time(), json.dumps(body)))
+            self.commit()
+
+    def artefact(self, run_id: str, kind: str) -> dict[str, Any] | None:
+        """The document of ``kind`` attached to a run (None: none)."""
+        with self._lock, self._errors("cannot read"):
+            row = self._db.execute("SELECT body FROM artefacts WHERE run_id = ? AND kind = ?",
+                                   (run_id, kind)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def artefacts(self, kind: str) -> list[tuple[str, dict[str, Any]]]:
+        """Every document of ``kind`` as (run id, document), the newest first."""
+        with self._lock, self._errors("cannot read"):
+            rows = self._db.execute("SELECT run_id, body FROM artefacts WHERE kind = ? ORDER BY created DESC, rowid DESC",
+                                    (kind,)).fetchall()
+        return [(row[0], json.loads(row[1])) for row in rows]
 
     # -- human review queue (escalation cascade) ----------------------------------------
 
