@@ -49,18 +49,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.data}: not found (this script reads ../shared/datasets next to the repository)",
               file=sys.stderr)
         return 2
-    from jurist.audits import audit
+    from jurist.audits import audit, store_card
+    from jurist.engine import Store
 
     Path(args.store).parent.mkdir(parents=True, exist_ok=True)
+    store = Store(args.store)
     with tempfile.TemporaryDirectory() as scratch:
         picked = Path(scratch) / "evalbiasbench_subset.json"
         picked.write_text(json.dumps(subset(args.data, args.per_type)), encoding="utf-8")
         card = audit(picked, judge=args.judge, preset="evalbiasbench",
                      probes=args.probes.split(",") if args.probes else None,
                      mitigations=[m for m in args.mitigations.split(",") if m],
-                     jury_with=[j for j in args.jury_with.split(",") if j], store=args.store)
+                     jury_with=[j for j in args.jury_with.split(",") if j], store=store)
     card = card.model_copy(update={"data": f"EvalBiasBench, {args.per_type} shortest items per bias type "
                                            f"({card.n_items} pairs)"})
+    store_card(store, card)  # the stored copy names the data, not the scratch file
+    store.close()
     out = Path(args.card or ROOT / "benchmarks" / "results" / f"audit_{args.judge.replace(':', '_')}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     card.save(out)

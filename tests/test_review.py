@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 sys.path.insert(0, str(Path(__file__).parent))
 
 from browser import chromium_page, screenshot, serve  # noqa: E402
-from review_data import cascade_store  # noqa: E402
+from review_data import cascade_store, pair_items  # noqa: E402
 
 from jurist.cli import app as cli  # noqa: E402
 from jurist.engine import Store  # noqa: E402
@@ -289,3 +289,30 @@ def test_score_items_take_the_scale_and_export_numbers(tmp_path):
     assert [j.verdict.score for j in read_judgments(golden)] == [3.2, 3.2]
     result = runner.invoke(cli, ["meta", str(golden)])
     assert result.exit_code == 0, result.output
+
+
+def test_unscored_verdicts_wait_in_the_queue_with_the_judges_answer(tmp_path):
+    """A run's unscored items (the judge's answer held no label) are queued for people, shown with the raw answer,
+    and a label given there is kept when the item is queued again (a resumed run)."""
+    from jurist.api import compare
+    from jurist.backends import ScriptedBackend
+
+    def mumbler(request):
+        text = "\n".join(m.text for m in request.messages)
+        return "Both look <b>fine</b> to me." if "Australia" in text else {"A": 0.8, "B": 0.2}
+
+    store = Store(tmp_path / "runs.db")
+    result = compare(pair_items(4), judge=ScriptedBackend(mumbler, spec="mumbler"), store=store, name="mumble",
+                     progress=False)
+    assert [j.verdict.status for j in result.judgments] == ["scored", "unscored", "scored", "scored"]
+    queue = store.review_queue(result.run.id)
+    assert [e.item_id for e in queue] == ["q1"] and queue[0].reason.startswith("unscored: ")
+    client = _client(store)
+    csrf = _csrf(client.get("/").text)
+    client.post("/annotator", data={"name": "ann", "csrf": csrf})
+    page = client.get(f"/item/{result.run.id}/q1").text
+    assert "Both look &lt;b&gt;fine&lt;/b&gt; to me." in page and "Canberra." in page
+    client.post("/label", data={"run_id": result.run.id, "item_id": "q1", "label": "B", "csrf": csrf})
+    store.enqueue_review(result.run.id, queue[0].item, reason="unscored: again")
+    kept = store.review_queue(result.run.id, status=None)
+    assert [(e.status, e.label, e.reason) for e in kept] == [("resolved", "B", queue[0].reason)]

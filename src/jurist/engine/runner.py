@@ -171,8 +171,21 @@ def run(plan: Plan, data: Data, *, store: Store | str | Path | None = None, resu
         the_store.record_input_errors(result.run.id, prepared.input_errors)
     if plan.calibration:
         result = calibrate(result, plan.calibration, the_store)
+    queue_unscored(the_store, result, prepared.items)
     write_outputs(plan, result, prepared.items, data, the_store)
     return result
+
+
+def queue_unscored(store: Store, result: RunResult, items: list[Item]) -> int:
+    """Put every item whose verdict is unscored (the judge answered, but no label could be read from it) into
+    the store's review queue, for a person to decide in ``jurist review``; returns how many. Failed verdicts
+    (a backend error) are not queued: running the plan again (``--resume``) retries them."""
+    unscored = {j.item_id: j.verdict for j in result.judgments if j.verdict.status == "unscored"}
+    for item in items:
+        if item.id in unscored:
+            store.enqueue_review(result.run.id, item, reason="unscored: " + (
+                unscored[item.id].error or "no label could be read from the judge's answer"))
+    return len(unscored)
 
 
 def calibrate(result: RunResult, path: str, store: Store) -> RunResult:

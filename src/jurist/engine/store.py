@@ -344,10 +344,13 @@ class Store:
 
     def enqueue_review(self, run_id: str, item: Item, reason: str,
                        confidences: dict[str, float | None] | None = None) -> None:
-        """Put an item no automatic judge was confident about into the human review queue."""
+        """Put an item no automatic judge could decide (unsure, or its answer unreadable) into the human review
+        queue. Queued again (a resumed run), a pending entry is updated and an entry a person resolved is kept."""
         with self._lock:
             self._db.execute(
-                "INSERT OR REPLACE INTO review_queue VALUES (?, ?, ?, 'pending', ?, ?, ?, NULL)",
+                "INSERT INTO review_queue VALUES (?, ?, ?, 'pending', ?, ?, ?, NULL) ON CONFLICT (run_id, item_id) "
+                "DO UPDATE SET reason = excluded.reason, confidences = excluded.confidences, item = excluded.item "
+                "WHERE status = 'pending'",
                 (run_id, item.id, time.time(), reason, json.dumps(confidences or {}), item.model_dump_json()))
             self.commit()
 
