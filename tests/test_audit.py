@@ -146,6 +146,29 @@ def test_position_bias_is_caught_and_both_orders_remove_it():
     assert position.best_mitigation in ("swap", "checklist")
 
 
+def test_mitigations_joined_with_plus_are_applied_in_turn():
+    """A judge that always answers the first slot shows nothing in one order, with any template; both orders
+    reveal its taste for length, and ``swap+hardened`` measures the hardened template on top of them."""
+    def slot_reader(request: CompletionRequest) -> dict[str, float]:
+        pair = _responses(request)
+        return {"A": 0.9, "B": 0.1} if len(pair["A"]) >= len(pair["B"]) else {"A": 0.6, "B": 0.4}
+
+    backend = ScriptedBackend(slot_reader, spec="slot")
+    card = audit(items(), judge=backend, probes=["verbosity", "master_key"],
+                 mitigations=["swap", "hardened", "swap+hardened"])
+    verbosity = card.probe("verbosity")
+    assert verbosity.baseline.rate == 0.0 and verbosity.mitigations["hardened"].rate == 0.0
+    assert verbosity.mitigations["swap"].rate == verbosity.mitigations["swap+hardened"].rate == 1.0
+    assert card.cost["swap+hardened"].items == card.cost["swap"].items and card.cost["swap+hardened"].model_calls
+    hardened_views = [r for r in backend.calls if "<<<RESPONSE A>>>" in r.messages[-1].text]
+    assert len(hardened_views) == card.cost["hardened"].items + card.cost["swap+hardened"].model_calls
+    assert card.probe("master_key").mitigations["swap+hardened"].reason == "a correctness verdict has no order"
+    with pytest.raises(ValueError, match="hardened cannot follow checklist"):
+        audit(items(2), judge=backend, probes=["verbosity"], mitigations=["checklist+hardened"])
+    with pytest.raises(ValueError, match="unknown mitigation 'loud'"):
+        audit(items(2), judge=backend, probes=["verbosity"], mitigations=["swap+loud"])
+
+
 def test_self_preference_counts_verdicts_that_favour_the_family_against_the_label():
     def own(a: str, b: str) -> str:
         return "B"  # items 0, 3, 6, 9 have model_b qwen: B is its own answer, the label says A
