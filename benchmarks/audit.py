@@ -54,10 +54,12 @@ TEMPLATE_COLUMNS = (("baseline", "one order, built-in template"), ("hardened", "
 
 
 def injection_table(cards) -> list[str]:
-    """The injection probes' rates under the built-in and the hardened template, in one and in both orders."""
+    """The injection probes' rates under the built-in and the hardened template, in one and in both orders
+    (per judge, the last of the cards that measured the probes)."""
     lines = ["| judge | probe | " + " | ".join(title for _, title in TEMPLATE_COLUMNS) + " |",
              "|---" * (2 + len(TEMPLATE_COLUMNS)) + "|"]
-    for card in cards:
+    measured = {card.judge: card for card in cards if set(INJECTION) <= {p.probe for p in card.probes}}
+    for card in measured.values():
         for name in INJECTION:
             p = card.probe(name)
             cells = [p.baseline.format() if key == "baseline" else
