@@ -46,11 +46,12 @@ def subset(path: Path, per_type: int) -> dict[str, list[dict]]:
 def table(card) -> list[str]:
     """The card as a Markdown table (a column per mitigation, in the order measured) and its cost line."""
     mitigations = list(dict.fromkeys(m for p in card.probes for m in p.mitigations))
-    lines = ["| probe | verdict | baseline | " + " | ".join(mitigations) + " | best |", "|---" * (4 + len(mitigations)) + "|"]
+    lines = ["| " + " | ".join(["probe", "verdict", "baseline", *mitigations, "best"]) + " |",
+             "|---" * (4 + len(mitigations)) + "|"]
     for p in card.probes:
         cells = [p.mitigations[m].format() if m in p.mitigations else "" for m in mitigations]
-        lines.append(f"| {p.probe} | {p.verdict} | {p.baseline.format()} | " + " | ".join(cells)
-                     + f" | {p.best_mitigation or '-'} |")
+        lines.append("| " + " | ".join([p.probe, p.verdict, p.baseline.format(), *cells, p.best_mitigation or "-"])
+                     + " |")
     lines.append("cost (items, requests, model calls): "
                  + "; ".join(f"{k} {c.items}/{c.requests}/{c.model_calls}" for k, c in card.cost.items()))
     return lines
