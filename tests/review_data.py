@@ -2,7 +2,7 @@
 
 ``cascade_store`` runs a two-judge cascade ending in ``human`` over pairs whose texts say how sure each
 judge is, so a known set of items lands in the review queue; ``judge_runs`` runs two pairwise judges
-over the same labelled items (for side-by-side reports and leaderboards).
+over the same labelled items (for side-by-side reports and leaderboards), after an audit of one of them.
 """
 
 from __future__ import annotations
@@ -69,15 +69,20 @@ def cascade_store(path: Path, n: int = 8) -> tuple[Store, str]:
     return store, result.run.id
 
 
-def judge_runs(path: Path, n: int = 16) -> tuple[Store, list[str], dict[str, Item]]:
+def judge_runs(path: Path, n: int = 16, audit: bool = False) -> tuple[Store, list[str], dict[str, Item]]:
     """Pairwise judges over the same ``n`` labelled pairs between two models: a sharp one, one that leans to
-    the first response shown (so its two orders disagree) and is misled on two topics, and the two as a jury."""
+    the first response shown (so its two orders disagree) and is misled on two topics, and the two as a jury.
+    With ``audit``, the biased judge is first audited (``jurist.audit``) into the store, so its runs have a card."""
     from jurist.api import compare
+    from jurist.audits import audit as run_audit
 
     store = Store(path)
     items = pair_items(n, sure=[1] * n)
     sharp = ScriptedBackend(lambda r: _sure(r, 1), spec="sharp")
     biased = ScriptedBackend(_position_biased, spec="biased")
+    if audit:
+        run_audit(items, judge=biased, probes=["position", "verbosity", "authority", "injection"],
+                  mitigations=["swap", "hardened"], store=store)
     ids = [compare(items, judge=sharp, store=store, name="sharp", progress=False).run.id,
            compare(items, judge=biased, store=store, name="biased", progress=False).run.id,
            compare(items, jury=[sharp, biased], store=store, name="jury", progress=False).run.id]

@@ -146,6 +146,29 @@ def test_position_bias_is_caught_and_both_orders_remove_it():
     assert position.best_mitigation in ("swap", "checklist")
 
 
+def test_mitigations_joined_with_plus_are_applied_in_turn():
+    """A judge that always answers the first slot shows nothing in one order, with any template; both orders
+    reveal its taste for length, and ``swap+hardened`` measures the hardened template on top of them."""
+    def slot_reader(request: CompletionRequest) -> dict[str, float]:
+        pair = _responses(request)
+        return {"A": 0.9, "B": 0.1} if len(pair["A"]) >= len(pair["B"]) else {"A": 0.6, "B": 0.4}
+
+    backend = ScriptedBackend(slot_reader, spec="slot")
+    card = audit(items(), judge=backend, probes=["verbosity", "master_key"],
+                 mitigations=["swap", "hardened", "swap+hardened"])
+    verbosity = card.probe("verbosity")
+    assert verbosity.baseline.rate == 0.0 and verbosity.mitigations["hardened"].rate == 0.0
+    assert verbosity.mitigations["swap"].rate == verbosity.mitigations["swap+hardened"].rate == 1.0
+    assert card.cost["swap+hardened"].items == card.cost["swap"].items and card.cost["swap+hardened"].model_calls
+    hardened_views = [r for r in backend.calls if "<<<RESPONSE A>>>" in r.messages[-1].text]
+    assert len(hardened_views) == card.cost["hardened"].items + card.cost["swap+hardened"].model_calls
+    assert card.probe("master_key").mitigations["swap+hardened"].reason == "a correctness verdict has no order"
+    with pytest.raises(ValueError, match="hardened cannot follow checklist"):
+        audit(items(2), judge=backend, probes=["verbosity"], mitigations=["checklist+hardened"])
+    with pytest.raises(ValueError, match="unknown mitigation 'loud'"):
+        audit(items(2), judge=backend, probes=["verbosity"], mitigations=["swap+loud"])
+
+
 def test_self_preference_counts_verdicts_that_favour_the_family_against_the_label():
     def own(a: str, b: str) -> str:
         return "B"  # items 0, 3, 6, 9 have model_b qwen: B is its own answer, the label says A
@@ -225,6 +248,56 @@ def test_jurist_audit_writes_a_card_that_meta_shows(tmp_path):
     assert "judge card" in shown.output and "master_key" in shown.output
     wrong = runner.invoke(app, [*args[:4], "--probes", "loudness"])
     assert wrong.exit_code == 2 and "unknown probe 'loudness'" in wrong.output
+    # a later run of the same judge in the store: its report and `jurist meta` show the stored card
+    report = tmp_path / "report.html"
+    judged = runner.invoke(app, ["compare", str(data), "--judge", "scripted:jurist.testing:hashed_judge", "--store",
+                                 str(store), "--name", "mine", "--report", str(report)])
+    assert judged.exit_code == 0, judged.output
+    html = report.read_text()
+    assert html.count('<section class="judge-card">') == 1 and "Judge card: scripted:jurist.testing:hashed_judge" in html
+    assert "Shown for mine: the newest audit of this judge in the store" in html and "master_key" in html
+    for command in (["meta", "mine", "--store", str(store)],  # the run's card, found without --card
+                    ["meta", "mine", "--store", str(store), "--card", "audit swap compare"]):  # --card RUN
+        shown = runner.invoke(app, command)
+        assert shown.exit_code == 0, shown.output
+        assert "judge card" in shown.output and "master_key" in shown.output and "from the store" in shown.output
+    other = runner.invoke(app, ["compare", str(data), "--judge", "scripted:jurist.testing:other_hashed_judge",
+                                "--store", str(store), "--name", "other", "--report", str(tmp_path / "other.html")])
+    assert other.exit_code == 0, other.output
+    assert "judge-card" not in (tmp_path / "other.html").read_text()
+    assert "judge card" not in runner.invoke(app, ["meta", "other", "--store", str(store)]).output
+    missing = runner.invoke(app, ["meta", "other", "--store", str(store), "--card", "other"])
+    assert missing.exit_code == 2 and "no audit of this run's judge" in missing.output
+
+
+def test_the_card_is_kept_with_the_audits_runs_and_found_for_runs_of_the_same_judge(tmp_path):
+    from jurist.api import compare
+    from jurist.audits import card_for_run
+    from jurist.engine import Store
+
+    store = Store(tmp_path / "runs.db")
+    card = audit(items(4), judge=verbose_lover(), probes=["verbosity", "master_key"], mitigations=["swap", "jury"],
+                 jury_with=[unbiased()], store=store)
+    assert set(card.cost) == {"baseline", "baseline (correct)", "swap", "jury"}
+    for cost in card.cost.values():  # each of the audit's runs carries it
+        own = card_for_run(store, store.find_run(cost.run_id))
+        assert own is not None and own.own and own.card == card and own.audit_run == cost.run_id
+    later = compare(items(4), judge=verbose_lover(), store=store, name="mine", progress=False).run
+    found = card_for_run(store, later)
+    assert found is not None and not found.own and found.card == card
+    assert found.audit_run in {card.cost["baseline"].run_id, card.cost["baseline (correct)"].run_id}
+    # the juror and a jury of the same judges were never audited as given: no card (the audit's jury run is a
+    # mitigation of verbose_lover's card, not a card of that jury)
+    assert card_for_run(store, compare(items(4), judge=unbiased(), store=store, progress=False).run) is None
+    jury = compare(items(4), jury=[verbose_lover(), unbiased()], store=store, progress=False).run
+    assert card_for_run(store, jury) is None
+    # a newer audit of the judge is the one shown; a stored document that is not a card is skipped
+    newer = audit(items(4), judge=verbose_lover(), probes=["verbosity"], mitigations=[], store=store, seed=3)
+    assert card_for_run(Store(tmp_path / "runs.db"), later).card == newer
+    store.put_artefact(later.id, "judge_card", {"card_version": 99})
+    assert card_for_run(store, later).card == newer
+    with pytest.raises(KeyError):
+        store.put_artefact("no-such-run", "judge_card", {})
 
 
 def test_the_html_section_escapes_what_the_data_wrote():

@@ -1,5 +1,5 @@
-"""`jurist report` over several runs: the file is self-contained, and every chart renders in headless Chromium
-(an SVG with marks, not an empty div), with the network cut off."""
+"""`jurist report` over several runs: the file is self-contained, every chart renders in headless Chromium
+(an SVG with marks, not an empty div) with the network cut off, and the judge card of an audited judge shows."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ CHARTS = ["distribution", "confusion", "reliability", "order", "jury", "leaderbo
 
 @pytest.fixture
 def runs_report(tmp_path):
-    store, ids, items = judge_runs(tmp_path / "runs.db")
+    store, ids, items = judge_runs(tmp_path / "runs.db", audit=True)
     data = tmp_path / "items.jsonl"
     write_jsonl(data, [{"id": i.id, "input": i.input, "response_a": i.candidates[0], "response_b": i.candidates[1],
                         "label": i.label, "metadata": i.metadata} for i in items.values()])
@@ -44,6 +44,9 @@ def test_the_report_compares_runs_and_is_self_contained(runs_report):
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)  # nothing fetched
     assert "Where the judge and the humans disagree most" in html
     assert "Six. (bad)" in html  # the texts of a disagreement, side by side
+    # the audited judge's card, once, said to be the audit of that run's judge (sharp and the jury were not audited)
+    assert html.count('<section class="judge-card">') == 1 and "Judge card: biased" in html
+    assert "Shown for biased: the newest audit of this judge in the store" in html
 
 
 def test_the_report_of_a_cascade_run_takes_texts_from_the_queue(tmp_path):
@@ -83,6 +86,11 @@ def test_every_chart_renders_in_chromium(runs_report):
         # the marks carry the data: one confusion cell per (label, decision) seen, the leaderboard's points
         assert page.locator("#chart-confusion svg g.mark-rect > path").count() >= 3
         assert page.locator("#chart-leaderboard svg g.mark-symbol > path").count() >= 4
+        # the judge card: a row per probe; the biased judge's position bias fails and both orders remove it
+        card = page.locator("#judge-cards .judge-card")
+        assert card.is_visible() and card.locator("tbody tr").count() == 4
+        position = card.locator("tbody tr", has_text="position")
+        assert position.locator("td.v-fail").inner_text() == "fail" and position.locator("td").last.inner_text() == "swap"
         assert not page.errors
         screenshot(page, "report.png")
 

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 sys.path.insert(0, str(Path(__file__).parent))
 
 from browser import chromium_page, screenshot, serve  # noqa: E402
-from review_data import cascade_store  # noqa: E402
+from review_data import cascade_store, pair_items  # noqa: E402
 
 from jurist.cli import app as cli  # noqa: E402
 from jurist.engine import Store  # noqa: E402
@@ -174,7 +174,61 @@ def test_the_agreement_page_measures_the_annotators(tmp_path):
     html = _client(store).get("/agreement").text
     assert f"run {run}" in html and "5 items labelled by 2 annotators (ann, bob); 4 labelled by two or more" in html
     assert "Krippendorff" in html and "Cohen's kappa: ann vs bob" in html
-    assert html.count("[") >= 2  # the estimates carry their intervals
+    # the numbers, with their intervals, are jurist.metrics' on the labels as given (bob did not label q7)
+    from html import escape
+
+    from jurist.metrics.agreement import cohen_kappa, krippendorff_alpha
+
+    ann, bob = ["B", "A", "B", "A", "B"], ["B", "A", "B", "B", None]
+    kappa, alpha = cohen_kappa(ann[:4], bob[:4]), krippendorff_alpha([ann, bob], level="nominal")
+    assert kappa.low < kappa.value < kappa.high and alpha.low < alpha.value
+    assert f'<td class="kappa">{escape(kappa.format())}</td>' in html
+    assert f'<td class="alpha">{escape(alpha.format())}</td>' in html
+
+
+def test_labels_survive_a_killed_app(tmp_path):
+    """A label is committed when the app answers, so a process killed right after loses nothing."""
+    import signal
+    import subprocess
+
+    store, run = cascade_store(tmp_path / "runs.db")
+    store.close()
+    script = f"""
+import os, signal
+from fastapi.testclient import TestClient
+from jurist.engine import Store
+from jurist.report.review import create_app
+client = TestClient(create_app(Store({str(tmp_path / "runs.db")!r})), base_url="http://127.0.0.1:8765")
+csrf = client.get("/").text.split('name="csrf" value="')[1].split('"')[0]
+client.post("/annotator", data={{"name": "ann", "csrf": csrf}})
+for item, label in (("q3", "B"), ("q4", "A")):
+    answer = client.post("/label", data={{"run_id": {run!r}, "item_id": item, "label": label, "note": "seen",
+                                          "csrf": csrf}}, follow_redirects=False)
+    assert answer.status_code == 303, answer.text
+os.kill(os.getpid(), signal.SIGKILL)  # no close, no commit at exit
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    labels = [(x.item_id, x.annotator, x.label, x.note) for x in Store(tmp_path / "runs.db").review_labels(run)]
+    assert labels == [("q3", "ann", "B", "seen"), ("q4", "ann", "A", "seen")]
+
+
+def test_jurist_learn_fits_on_the_exported_golden_set(tmp_path, monkeypatch):
+    """`jurist learn` reads the export as it is (a fake feature source stands in for the model's features)."""
+    from jurist.learn import learner
+
+    from .test_learn import FakeFeatures
+
+    store, run = cascade_store(tmp_path / "runs.db", n=33)  # 30 items in the queue
+    for entry in store.review_queue(run):
+        store.put_review_label(run, entry.item_id, "ann", str(entry.item.label))
+    golden = tmp_path / "golden.jsonl"
+    assert runner.invoke(cli, ["review", "--store", str(tmp_path / "runs.db"), "--export", str(golden)]).exit_code == 0
+    monkeypatch.setattr(learner, "make_features", lambda base: FakeFeatures())
+    result = runner.invoke(cli, ["learn", str(golden), "--out", str(tmp_path / "judge"), "--folds", "3"])
+    assert result.exit_code == 0, result.output
+    card = json.loads((tmp_path / "judge" / "card.json").read_text())
+    assert card["data"]["n"] == 30 and card["data"]["balance"] == {"A": 15, "B": 15}
 
 
 @pytest.mark.browser
@@ -260,3 +314,30 @@ def test_score_items_take_the_scale_and_export_numbers(tmp_path):
     assert [j.verdict.score for j in read_judgments(golden)] == [3.2, 3.2]
     result = runner.invoke(cli, ["meta", str(golden)])
     assert result.exit_code == 0, result.output
+
+
+def test_unscored_verdicts_wait_in_the_queue_with_the_judges_answer(tmp_path):
+    """A run's unscored items (the judge's answer held no label) are queued for people, shown with the raw answer,
+    and a label given there is kept when the item is queued again (a resumed run)."""
+    from jurist.api import compare
+    from jurist.backends import ScriptedBackend
+
+    def mumbler(request):
+        text = "\n".join(m.text for m in request.messages)
+        return "Both look <b>fine</b> to me." if "Australia" in text else {"A": 0.8, "B": 0.2}
+
+    store = Store(tmp_path / "runs.db")
+    result = compare(pair_items(4), judge=ScriptedBackend(mumbler, spec="mumbler"), store=store, name="mumble",
+                     progress=False)
+    assert [j.verdict.status for j in result.judgments] == ["scored", "unscored", "scored", "scored"]
+    queue = store.review_queue(result.run.id)
+    assert [e.item_id for e in queue] == ["q1"] and queue[0].reason.startswith("unscored: ")
+    client = _client(store)
+    csrf = _csrf(client.get("/").text)
+    client.post("/annotator", data={"name": "ann", "csrf": csrf})
+    page = client.get(f"/item/{result.run.id}/q1").text
+    assert "Both look &lt;b&gt;fine&lt;/b&gt; to me." in page and "Canberra." in page
+    client.post("/label", data={"run_id": result.run.id, "item_id": "q1", "label": "B", "csrf": csrf})
+    store.enqueue_review(result.run.id, queue[0].item, reason="unscored: again")
+    kept = store.review_queue(result.run.id, status=None)
+    assert [(e.status, e.label, e.reason) for e in kept] == [("resolved", "B", queue[0].reason)]

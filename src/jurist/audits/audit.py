@@ -9,7 +9,8 @@ template), so the audit never builds judges or runs the engine its own way:
 - ``reference``: the items' reference answers shown to the pairwise judge (the baseline hides them);
 - ``checklist``: task ``check``: each response is checked alone against yes/no questions, and the response with
   the higher score is preferred (a pointwise judge has no order to be biased by);
-- ``jury``: ``judge.jury``: the judge and the ``jury_with`` judges, averaged.
+- ``jury``: ``judge.jury``: the judge and the ``jury_with`` judges, averaged;
+- ``A+B``: A then B (``swap+hardened``: both orders with the hardened template).
 
 All configurations share one store, so an item judged the same way twice is paid once, and an audit run
 again costs no model call.
@@ -18,11 +19,11 @@ again costs no model call.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from jurist.audits.card import Cost, JudgeCard, Measure, ProbeResult, verdict_of
+from jurist.audits.card import Cost, JudgeCard, Measure, ProbeResult, store_card, verdict_of
 from jurist.audits.probes import DEFAULT_PROBES, PROBES, Case, Outcome, cases, effect
 from jurist.backends import Backend
 from jurist.engine import Store
@@ -59,35 +60,52 @@ class Configuration:
 
 def configurations(base: Plan, mitigations: Sequence[str], jury_with: Sequence[str], has_references: bool
                    ) -> list[Configuration]:
-    """The baseline and each mitigation, as plan variations of ``base`` (a compare plan, one order)."""
+    """The baseline and each mitigation, as plan variations of ``base`` (a compare plan, one order).
+
+    A name joined with ``+`` applies several in turn (``swap+hardened``: both orders with the hardened
+    template), so a mitigation is also measured on top of another one (a judge that reads one slot in one order
+    shows no other bias until both orders are judged)."""
     correct = base.model_copy(update={"task": "correct", "order": None})
-    found = [Configuration("baseline", base, correct)]
+    baseline = Configuration("baseline", base, correct)
+    found = [baseline]
     for name in mitigations:
-        if name == "swap":
-            found.append(Configuration(name, base.model_copy(update={"order": None}), None,
-                                       "a correctness verdict has no order"))
-        elif name == "hardened":
-            found.append(Configuration(
-                name, base.with_values({"protocol.template": str(TEMPLATES / "pairwise_hardened.j2")}),
-                correct.with_values({"protocol.template": str(TEMPLATES / "reference_hardened.j2")})))
-        elif name == "reference":
-            found.append(Configuration(name, base if has_references else None, None,
-                                       "the master-key probe always shows the reference" if has_references
-                                       else "the data has no reference answers", references=True))
-        elif name == "checklist":
-            plan = base.model_copy(update={"task": "check", "order": None}).with_values(
-                {"protocol.checklist": list(CHECKLIST)})
-            found.append(Configuration(name, plan, None, "a correctness verdict is already one question",
-                                       pointwise=True))
-        elif name == "jury":
-            if not jury_with:
-                found.append(Configuration(name, None, None, "no other judge was given (jury_with)"))
-            else:
-                plan = base.with_values({"judge.jury": [base.judge.spec, *jury_with]})
-                found.append(Configuration(name, plan, None, "a jury combines score or compare verdicts"))
-        else:
-            raise PlanError(f"unknown mitigation {name!r}: use {', '.join(MITIGATIONS)}", ("audit.mitigations",))
+        config = baseline
+        for part in name.split("+"):
+            config = _mitigated(config, part.strip(), base, jury_with, has_references)
+        found.append(replace(config, name=name))
     return found
+
+
+def _mitigated(config: Configuration, name: str, base: Plan, jury_with: Sequence[str], has_references: bool
+               ) -> Configuration:
+    """``config`` with one more mitigation applied (a plan that does not apply stays None, with its reason)."""
+    compare, correct = config.compare, config.correct
+    if name == "swap":
+        return replace(config, compare=compare and compare.model_copy(update={"order": None}), correct=None,
+                       why_not=config.why_not or "a correctness verdict has no order")
+    if name == "hardened":
+        if config.pointwise:
+            raise PlanError("hardened cannot follow checklist: checklist mode has its own template",
+                            ("audit.mitigations",))
+        pairwise, reference = str(TEMPLATES / "pairwise_hardened.j2"), str(TEMPLATES / "reference_hardened.j2")
+        return replace(config, compare=compare and compare.with_values({"protocol.template": pairwise}),
+                       correct=correct and correct.with_values({"protocol.template": reference}))
+    if name == "reference":
+        return replace(config, compare=compare if has_references else None, correct=None, references=True,
+                       why_not=config.why_not or ("the master-key probe always shows the reference" if has_references
+                                                  else "the data has no reference answers"))
+    if name == "checklist":
+        plan = compare and compare.model_copy(update={"task": "check", "order": None}).with_values(
+            {"protocol.checklist": list(CHECKLIST)})
+        return replace(config, compare=plan, correct=None, pointwise=True,
+                       why_not=config.why_not or "a correctness verdict is already one question")
+    if name == "jury":
+        if not jury_with:
+            return replace(config, compare=None, correct=None, why_not="no other judge was given (jury_with)")
+        return replace(config, compare=compare and compare.with_values({"judge.jury": [base.judge.spec, *jury_with]}),
+                       correct=None, why_not=config.why_not or "a jury combines score or compare verdicts")
+    raise PlanError(f"unknown mitigation {name!r}: use {', '.join(MITIGATIONS)} (or several joined with +)",
+                    ("audit.mitigations",))
 
 
 def _outcome(judgment: Judgment, task: str) -> Outcome:
@@ -151,7 +169,7 @@ def audit(data: Data, *, judge: str | Backend = "local", model: str | None = Non
     ``probes`` (default: all of :data:`~jurist.audits.probes.PROBES`) and ``mitigations`` (default:
     :data:`DEFAULT_MITIGATIONS`; any of :data:`MITIGATIONS`) select what runs; ``family`` is the model family
     self-preference looks for (default: ``qwen`` for the embedded judges); ``store`` keeps every judgment, so
-    a second audit is free.
+    a second audit is free, and the card, attached to the audit's runs (``card_for_run`` finds it).
     """
     chosen = list(probes or DEFAULT_PROBES)
     unknown = [name for name in chosen if name not in PROBES]
@@ -204,6 +222,7 @@ def audit(data: Data, *, judge: str | Backend = "local", model: str | None = Non
                                    example=example).choose_best())
     the_card = JudgeCard(judge=spec, model=model, data=_describe(data), n_items=len(items), seed=seed,
                          family=family, probes=results, cost=costs, notes=errors[:5])
+    store_card(the_store, the_card)  # reports and `jurist meta` of these runs, or of this judge, show it
     if card is not None:
         the_card.save(card)
     return the_card

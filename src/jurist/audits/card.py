@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -26,6 +27,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from jurist.audits.perturb import Edit
+from jurist.engine.store import RunRecord, Store
 from jurist.metrics import bootstrap
 
 Status = Literal["measured", "failed", "not_applicable"]
@@ -141,3 +143,61 @@ def load_card(path: str | Path) -> JudgeCard:
         return JudgeCard.model_validate(json.loads(Path(path).read_text(encoding="utf-8")))
     except (OSError, ValueError) as error:
         raise ValueError(f"{path}: not a judge card: {error}") from error
+
+
+# The store keeps a card as an artefact of each run the audit made (``Store.put_artefact``), under this kind.
+ARTEFACT = "judge_card"
+_BASELINES = ("baseline", "baseline (correct)")
+
+
+def store_card(store: Store, card: JudgeCard) -> None:
+    """Attach the card to every run of its audit (the run ids in ``card.cost``), so a report or ``jurist meta``
+    of any of those runs, or of another run of the same judge in the store, finds it."""
+    body = card.model_dump(mode="json")
+    for cost in card.cost.values():
+        if cost.run_id is not None:
+            store.put_artefact(cost.run_id, ARTEFACT, body)
+
+
+@dataclass(frozen=True)
+class StoredCard:
+    """A card found in the store for a run: ``own`` when the run is one of the audit's runs, else the newest
+    audit in the store whose baseline judge (the backend spec, model included) is the run's judge."""
+
+    card: JudgeCard
+    audit_run: str  # the audit's run the card is attached to (the baseline's, for a card found by judge)
+    own: bool
+
+    @property
+    def link(self) -> str:
+        if self.own:
+            return f"this run is part of the audit (run {self.audit_run})"
+        return f"the newest audit of this judge in the store (its baseline run {self.audit_run})"
+
+
+def card_for_run(store: Store, run: RunRecord) -> StoredCard | None:
+    """The judge card of a run (see :class:`StoredCard`), or None when no audit of its judge is in the store.
+    A stored document that is not a card (a newer format) is skipped, never an error."""
+    own = store.artefact(run.id, ARTEFACT)
+    if own is not None:
+        card = _card_or_none(own)
+        if card is not None:
+            return StoredCard(card, run.id, own=True)
+    judge = run.judge.get("judge")
+    if not judge:
+        return None
+    for run_id, body in store.artefacts(ARTEFACT):
+        card = _card_or_none(body)
+        if card is None or run_id not in {c.run_id for name, c in card.cost.items() if name in _BASELINES}:
+            continue  # a mitigation's run (a jury's, a template's) does not describe the judge as given
+        audited = store.find_run(run_id)
+        if audited is not None and audited.judge.get("judge") == judge:
+            return StoredCard(card, run_id, own=False)
+    return None
+
+
+def _card_or_none(body: dict) -> JudgeCard | None:
+    try:
+        return JudgeCard.model_validate(body)
+    except ValueError:
+        return None

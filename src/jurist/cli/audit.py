@@ -28,7 +28,8 @@ def audit(
                                                        "self_preference, master_key, injection, injection_fenced, "
                                                        "injection_delimited.")] = None,
     mitigations: Annotated[str, typer.Option(help="Comma-separated, measured on the same items: swap, hardened, "
-                                                  "reference, checklist, jury ('' for none).")] = "swap,hardened,reference",
+                                                  "reference, checklist, jury, or several joined with + "
+                                                  "(swap+hardened); '' for none.")] = "swap,hardened,reference",
     jury_with: Annotated[Optional[str], typer.Option(help="The jury mitigation: judges that sit with --judge, "
                                                           "comma-separated.")] = None,
     family: Annotated[Optional[str], typer.Option(help="self_preference: the judge's model family as it appears "

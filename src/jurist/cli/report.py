@@ -21,7 +21,9 @@ def report(
     title: Annotated[Optional[str], typer.Option(help="The report's title.")] = None,
     store: StoreOpt = DEFAULT_STORE,
 ) -> None:
-    """Write an HTML report (charts inlined, works offline) of one run, or of several side by side."""
+    """Write an HTML report (charts inlined, works offline) of one run, or of several side by side; a run whose
+    judge was audited in the store (`jurist audit`) gets the judge card."""
+    from jurist.audits import card_for_run
     from jurist.report.runs import write_runs_report
 
     try:
@@ -47,5 +49,7 @@ def report(
         except JuristInputError as error:
             fail(error)
     name = title or "jurist report · " + " vs ".join(r.name or r.id for r, _ in records)
-    path = write_runs_report(out_path, records, items=items, title=name)
-    out.print(f"report: {path}")
+    cards = [card_for_run(the_store, record) for record, _ in records]
+    path = write_runs_report(out_path, records, items=items, title=name, cards=cards)
+    out.print(f"report: {path}" + (f" (with the judge card of {', '.join(sorted({c.card.judge for c in cards if c}))})"
+                                   if any(cards) else ""))

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from jurist.audits.card import JudgeCard, StoredCard
 from jurist.backends import BackendError
 from jurist.backends.models import ModelUnavailable
 from jurist.cli.common import (
@@ -33,6 +34,17 @@ from jurist.protocols.pairwise import DEFAULT_CRITERIA
 from jurist.protocols.pointwise import DEFAULT_RUBRIC
 
 
+def _stored_card(verdicts: str, store: str) -> StoredCard | None:
+    """The judge card of a run's audit when ``verdicts`` names a run whose store has one (None for a file)."""
+    from jurist.audits import card_for_run
+
+    if Path(verdicts).is_file() or not Path(store).is_file():
+        return None
+    the_store = Store(store, create=False)
+    record = the_store.find_run(verdicts)
+    return card_for_run(the_store, record) if record is not None else None
+
+
 @app.command()
 def meta(
     verdicts: Annotated[str, typer.Argument(help="Judgments (.jsonl/.parquet from --out or export) or a run id/name.")],
@@ -49,17 +61,20 @@ def meta(
     store: StoreOpt = DEFAULT_STORE,
     dimension: Annotated[Optional[str], typer.Option(help="With rubric dimensions: evaluate this dimension's "
                                                           "verdicts (pair with --labels naming its human score).")] = None,
-    card: Annotated[Optional[Path], typer.Option(help="Also show a judge card (JSON from jurist audit --card).")] = None,
+    card: Annotated[Optional[str], typer.Option(help="Show this judge card: a JSON file (jurist audit --card) or a run "
+                                                     "id/name whose judge was audited in --store. A run given as "
+                                                     "VERDICTS shows its card without it.")] = None,
 ) -> None:
     """Trust the judge: agreement with humans (and the human ceiling), calibration, consistency, with 95% CIs."""
     import json as _json
 
     from jurist.metrics.meta import meta_report
 
-    if card is not None:
-        _show_card(card)
-
     judgments = load_verdicts(verdicts, store)
+    if card is not None:
+        _show_card(card, store)
+    elif (stored := _stored_card(verdicts, store)) is not None:
+        _show_stored(stored)
     if not judgments:
         fail(f"no judgments in {verdicts}")
     if dimension is not None:
@@ -169,11 +184,34 @@ def calibrate(
     out.print(f"cascade: {out_path}  (use with --cascade {out_path})")
 
 
-def _show_card(path: Path) -> None:
-    from jurist.audits import load_card
+def _show_card(ref: str, store: str) -> None:
+    """``--card``: a card file, else the card of a run in the store."""
+    from jurist.audits import card_for_run, load_card
+
+    if Path(ref).is_file():
+        try:
+            card = load_card(ref)
+        except ValueError as error:
+            fail(error)
+        _print_card(card)
+        return
+    the_store = Store(store) if Path(store).is_file() else None
+    record = the_store.find_run(ref) if the_store is not None else None
+    if the_store is None or record is None:
+        fail(f"--card {ref!r}: neither a card file nor a run in {store}")
+    stored = card_for_run(the_store, record)
+    if stored is None:
+        fail(f"--card {ref!r}: no audit of this run's judge ({record.judge.get('judge')}) in {store}: run "
+             f"`jurist audit DATA --judge ... --store {store}` first")
+    _show_stored(stored)
+
+
+def _show_stored(stored: StoredCard) -> None:
+    _print_card(stored.card)
+    out.print(f"[dim]judge card from the store: {stored.link}[/dim]")
+
+
+def _print_card(card: JudgeCard) -> None:
     from jurist.cli.audit import show_card
 
-    try:
-        show_card(load_card(path))
-    except ValueError as error:
-        fail(error)
+    show_card(card)

@@ -210,7 +210,8 @@ def run(plan: Plan, data: Data, *, store: Store | str | Path | None = None, resu
         the_store.record_input_errors(result.run.id, prepared.input_errors)
     if plan.calibration:
         result = calibrate(result, plan.calibration, the_store)
-    write_outputs(plan, result, prepared.items, data)
+    queue_unscored(the_store, result, prepared.items)
+    write_outputs(plan, result, prepared.items, data, the_store)
     return result
 
 
@@ -279,6 +280,18 @@ def _run_streamed(plan: Plan, data: Data, store: Store, resume: str | None, comm
     return result
 
 
+def queue_unscored(store: Store, result: RunResult, items: list[Item]) -> int:
+    """Put every item whose verdict is unscored (the judge answered, but no label could be read from it) into
+    the store's review queue, for a person to decide in ``jurist review``; returns how many. Failed verdicts
+    (a backend error) are not queued: running the plan again (``--resume``) retries them."""
+    unscored = {j.item_id: j.verdict for j in result.judgments if j.verdict.status == "unscored"}
+    for item in items:
+        if item.id in unscored:
+            store.enqueue_review(result.run.id, item, reason="unscored: " + (
+                unscored[item.id].error or "no label could be read from the judge's answer"))
+    return len(unscored)
+
+
 def calibrate(result: RunResult, path: str, store: Store) -> RunResult:
     """Add ``metadata["calibrated_confidence"]`` to a run's verdicts, in the result and in the store."""
     from jurist.metrics.calibration import apply_calibration, load_calibrator
@@ -291,18 +304,20 @@ def calibrate(result: RunResult, path: str, store: Store) -> RunResult:
     return result.model_copy(update={"judgments": judgments})
 
 
-def write_outputs(plan: Plan, result: RunResult, items: list[Item], data: Data) -> None:
-    """The verdicts (``outputs.out``; Ray writes its own directory) and the HTML report (``outputs.report``)."""
+def write_outputs(plan: Plan, result: RunResult, items: list[Item], data: Data, store: Store) -> None:
+    """The verdicts (``outputs.out``; Ray writes its own directory) and the HTML report (``outputs.report``,
+    with the judge card of an audit of this judge in ``store``, when there is one)."""
     from jurist.io import write_judgments
 
     if plan.outputs.out and plan.engine.engine == "local":
         write_judgments(plan.outputs.out, result.judgments)
     if plan.outputs.report:
+        from jurist.audits.card import card_for_run
         from jurist.report import write_report
 
         source = f": {Path(data).name}" if isinstance(data, (str, Path)) else ""
         write_report(plan.outputs.report, title=f"jurist {plan.task}{source}", judgments=result.judgments,
-                     items={item.id: item for item in items}, run=result.run)
+                     items={item.id: item for item in items}, run=result.run, card=card_for_run(store, result.run))
 
 
 def _run_on_ray(plan: Plan, data: Data, store: Store, command: str | None,
@@ -337,5 +352,5 @@ def _run_on_ray(plan: Plan, data: Data, store: Store, command: str | None,
     if plan.calibration:
         result = calibrate(result, plan.calibration, store)
     if plan.outputs.report:
-        write_outputs(plan, result, load_data(plan, data)[0], data)
+        write_outputs(plan, result, load_data(plan, data)[0], data, store)
     return result

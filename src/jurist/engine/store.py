@@ -70,6 +70,13 @@ CREATE TABLE IF NOT EXISTS review_labels (
     created REAL NOT NULL,
     PRIMARY KEY (run_id, item_id, annotator)
 );
+CREATE TABLE IF NOT EXISTS artefacts (
+    run_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    created REAL NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (run_id, kind)
+);
 """
 
 
@@ -333,14 +340,43 @@ class Store:
                              (judgment.verdict.status, judgment.model_dump_json(), run_id, judgment.item_id))
             self._maybe_commit()
 
+    # -- artefacts: documents made from a run (an audit's judge card) --------------------
+
+    def put_artefact(self, run_id: str, kind: str, body: dict[str, Any]) -> None:
+        """Attach a JSON document of ``kind`` to a run (replacing the run's earlier one of that kind); committed
+        at once. Raises KeyError when the store has no such run."""
+        with self._lock, self._errors("cannot write"):
+            if self._db.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:
+                raise KeyError(f"no run {run_id!r} in {self.path}")
+            self._db.execute("INSERT OR REPLACE INTO artefacts VALUES (?, ?, ?, ?)",
+                             (run_id, kind, time.time(), json.dumps(body)))
+            self.commit()
+
+    def artefact(self, run_id: str, kind: str) -> dict[str, Any] | None:
+        """The document of ``kind`` attached to a run (None: none)."""
+        with self._lock, self._errors("cannot read"):
+            row = self._db.execute("SELECT body FROM artefacts WHERE run_id = ? AND kind = ?",
+                                   (run_id, kind)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def artefacts(self, kind: str) -> list[tuple[str, dict[str, Any]]]:
+        """Every document of ``kind`` as (run id, document), the newest first."""
+        with self._lock, self._errors("cannot read"):
+            rows = self._db.execute("SELECT run_id, body FROM artefacts WHERE kind = ? ORDER BY created DESC, rowid DESC",
+                                    (kind,)).fetchall()
+        return [(row[0], json.loads(row[1])) for row in rows]
+
     # -- human review queue (escalation cascade) ----------------------------------------
 
     def enqueue_review(self, run_id: str, item: Item, reason: str,
                        confidences: dict[str, float | None] | None = None) -> None:
-        """Put an item no automatic judge was confident about into the human review queue."""
+        """Put an item no automatic judge could decide (unsure, or its answer unreadable) into the human review
+        queue. Queued again (a resumed run), a pending entry is updated and an entry a person resolved is kept."""
         with self._lock:
             self._db.execute(
-                "INSERT OR REPLACE INTO review_queue VALUES (?, ?, ?, 'pending', ?, ?, ?, NULL)",
+                "INSERT INTO review_queue VALUES (?, ?, ?, 'pending', ?, ?, ?, NULL) ON CONFLICT (run_id, item_id) "
+                "DO UPDATE SET reason = excluded.reason, confidences = excluded.confidences, item = excluded.item "
+                "WHERE status = 'pending'",
                 (run_id, item.id, time.time(), reason, json.dumps(confidences or {}), item.model_dump_json()))
             self.commit()
 

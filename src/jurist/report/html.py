@@ -1,4 +1,4 @@
-"""A run as one self-contained HTML file: header, summary table, charts, every item.
+"""A run as one self-contained HTML file: header, summary table, charts, the judge card, every item.
 
 :func:`write_report` renders ``templates/report.html.j2`` with jinja2
 (autoescape on: every string from the data is escaped) into a single file with
@@ -21,9 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
 
+from jurist.audits.card import StoredCard
 from jurist.engine.store import RunRecord
 from jurist.report import charts
+from jurist.report.card import CSS as CARD_CSS
+from jurist.report.card import card_sections
 from jurist.report.charts import MISSING, ChartRun, charts_for, vega_javascript
 from jurist.metrics.summary import compare_summary, score_summary
 from jurist.types import Item, Judgment, Verdict
@@ -220,6 +224,7 @@ def render_report(
     items: dict[str, Item] | None = None,
     run: RunRecord | None = None,
     summary_rows: list[tuple[str, str]] | None = None,
+    card: StoredCard | None = None,
 ) -> str:
     """The report as an HTML string (see :func:`write_report`)."""
     judgments = list(judgments)
@@ -277,6 +282,8 @@ def render_report(
                                       run)]),
         vega_js=vega_javascript(), charts_available=charts.charts_available(), charts_missing=MISSING,
         rows=rows,
+        cards=card_sections([(run.name or run.id if run is not None else title, card)] if card else []),
+        card_css=Markup(CARD_CSS),
         dimension_names=list(dict.fromkeys(name for j in judgments for name in j.verdict.dimensions)),
         show_candidates=bool(items) and any(r.candidates for r in rows),
         has_label=has_label,
@@ -296,17 +303,19 @@ def write_report(
     items: dict[str, Item] | None = None,
     run: RunRecord | None = None,
     summary_rows: list[tuple[str, str]] | None = None,
+    card: StoredCard | None = None,
 ) -> Path:
     """Write a self-contained HTML report of ``judgments`` to ``path`` and return the path.
 
     ``items`` (by id) adds the candidates and fills missing labels; ``run`` adds
     the run header (judge, protocol, versions, totals). ``summary_rows``
     defaults to :func:`~jurist.metrics.compare_summary` for pairwise judgments
-    and :func:`~jurist.metrics.score_summary` otherwise. The file is written
+    and :func:`~jurist.metrics.score_summary` otherwise; ``card`` (an audit's judge card of the run's judge,
+    :func:`jurist.audits.card_for_run`) adds its section. The file is written
     atomically (a temporary file in the same directory, then ``os.replace``);
     parent directories are created.
     """
-    html = render_report(title=title, judgments=judgments, items=items, run=run, summary_rows=summary_rows)
+    html = render_report(title=title, judgments=judgments, items=items, run=run, summary_rows=summary_rows, card=card)
     return write_html(path, html)
 
 

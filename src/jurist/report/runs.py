@@ -1,7 +1,8 @@
 """Several runs in one report, side by side: judge A vs judge B on the same items.
 
 The page holds, for every run, its summary with confidence intervals (:mod:`jurist.metrics.summary`), the
-charts of :mod:`jurist.report.charts` drawn for all runs together, and the items where the judges and the
+charts of :mod:`jurist.report.charts` drawn for all runs together, the judge card of each run whose judge was
+audited in the store, and the items where the judges and the
 humans disagree most, with the texts side by side. One run gives the same page with one column.
 """
 
@@ -14,10 +15,15 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from markupsafe import Markup
+
+from jurist.audits.card import StoredCard
 from jurist.engine.store import RunRecord
 from jurist.metrics.agreement import judgment_correct
 from jurist.metrics.summary import compare_summary, score_summary
 from jurist.report import charts
+from jurist.report.card import CSS as CARD_CSS
+from jurist.report.card import card_sections
 from jurist.report.charts import MISSING, ChartRun, charts_for, vega_javascript
 from jurist.report.html import _chart_run, _kind, _template, _time, _version, write_html
 from jurist.types import Item, Judgment
@@ -90,7 +96,7 @@ def disagreements(runs: Sequence[ChartRun], items: dict[str, Item], limit: int =
 
 
 def render_runs_report(runs: Sequence[tuple[RunRecord, list[Judgment]]], *, items: dict[str, Item] | None = None,
-                       title: str = "jurist report") -> str:
+                       title: str = "jurist report", cards: Sequence[StoredCard | None] = ()) -> str:
     """The HTML page (see :func:`write_runs_report`)."""
     items = items or {}
     names = [record.name or record.id for record, _ in runs]
@@ -106,13 +112,18 @@ def render_runs_report(runs: Sequence[tuple[RunRecord, list[Judgment]]], *, item
                 ("judgments", str(len(js)))] for r, js in runs]
     return _template(TEMPLATE).render(
         title=title, names=names, headers=headers, table=table, charts=charts_for(views),
-        disagreements=disagreements(views, items), vega_js=vega_javascript(), charts_available=charts.charts_available(),
+        disagreements=disagreements(views, items),
+        cards=card_sections([(name, card) for name, card in zip(names, cards, strict=False) if card is not None]),
+        card_css=Markup(CARD_CSS), vega_js=vega_javascript(), charts_available=charts.charts_available(),
         charts_missing=MISSING, version=_version(),
         generated=_time(datetime.now(tz=timezone.utc).timestamp()))
 
 
 def write_runs_report(path: str | os.PathLike[str], runs: Sequence[tuple[RunRecord, list[Judgment]]], *,
-                      items: dict[str, Item] | None = None, title: str = "jurist report") -> Path:
+                      items: dict[str, Item] | None = None, title: str = "jurist report",
+                      cards: Sequence[StoredCard | None] = ()) -> Path:
     """Write one self-contained HTML file comparing ``runs`` (a run and its judgments each); ``items`` (by id)
-    add the texts and fill missing labels. Written atomically, like :func:`~jurist.report.write_report`."""
-    return write_html(path, render_runs_report(runs, items=items, title=title))
+    add the texts and fill missing labels; ``cards`` (one per run, None for a run without one:
+    :func:`jurist.audits.card_for_run`) add the judge cards. Written atomically, like
+    :func:`~jurist.report.write_report`."""
+    return write_html(path, render_runs_report(runs, items=items, title=title, cards=cards))
