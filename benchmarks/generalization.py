@@ -63,7 +63,7 @@ SETS: dict[str, tuple[str, str]] = {  # name -> (path under datasets/, io preset
     "faireval": ("faireval/faireval_nontie66_llmbar.json", "llmbar"),
 }
 TEMPLATES = ("pairwise", "pairwise_plain", "pairwise_question_last")
-LARGE_TEMPLATES = ("pairwise", "pairwise_question_last")  # the 1.5B is ~3x slower: two families
+LARGE_TEMPLATES = ("pairwise",)  # the 1.5B is ~3x slower: the default template only
 # Placeholder pairs for content-free calibration: the judge's prior when there is nothing to judge.
 CONTENT_FREE = (("", "", ""), ("N/A", "N/A", "N/A"), ("[instruction]", "[response]", "[response]"))
 
@@ -353,6 +353,8 @@ def analyse_phase(args: argparse.Namespace) -> int:
                   ("jury 0.5b + 1.5b, default template", "0.5b pairwise", "1.5b pairwise"),
                   ("jury 0.5b probe + 1.5b probe", "0.5b probe (LODO layer)", "1.5b probe (LODO layer)")]
         for jury, a, b in juries:
+            if a not in configs or b not in configs:
+                continue
             scores = {}
             for n in large_names:
                 index = _subset(small[n], large[n]["id"])

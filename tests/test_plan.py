@@ -174,3 +174,14 @@ def test_a_preset_at_chance_on_some_dataset_says_so():
     assert note is not None and "faireval" in note and "0.50 [0.30, 0.70]" in note
     assert Preset("x", "0.5b", "test", worst_case=(0.8, 0.62, 0.9), worst_set="hhh").untrusted_note() is None
     assert Preset("x", "0.5b", "test").untrusted_note() is None
+
+
+def test_the_local_presets_name_their_models_and_worst_cases():
+    from jurist.backends.presets import PRESETS
+    from jurist.backends.specs import parse_spec
+
+    assert parse_spec("local").embedded_model == parse_spec("local:0.5b").embedded_model == "0.5b"
+    assert parse_spec("local:best").embedded_model == parse_spec("local:1.5b").embedded_model == "1.5b"
+    assert parse_spec("local:my.gguf").embedded_model == "my.gguf"
+    # every shipped preset's measured worst case reaches chance: each warns (docs/quality.md)
+    assert all(preset.untrusted_note() for preset in PRESETS.values())

@@ -82,7 +82,7 @@ TASK_FIELDS: dict[str, set[str]] = {
 class JudgeSettings(_Section):
     """Who judges: one judge, a jury, or a fitted cascade; log-probabilities or K samples."""
 
-    spec: str = Field("local", description="local | local:1.5b | local:PATH.gguf | probe:DIR | "
+    spec: str = Field("local", description="local | local:1.5b | local:best | local:PATH.gguf | probe:DIR | "
                                            "http://HOST:PORT/v1 | openai:MODEL | scripted:MODULE:FUNCTION")
     model: str | None = Field(None, description="the model an http judge serves")
     vision: bool = Field(False, description="the model accepts images (sent as content parts)")

@@ -49,7 +49,7 @@ DEFAULT_STORE = ".jurist/runs.db"
 STORE_ENV = "JURIST_STORE"
 
 # Options that several commands take, declared once.
-JudgeOpt = Annotated[str, typer.Option(help="local | local:1.5b | local:PATH.gguf | probe:DIR | "
+JudgeOpt = Annotated[str, typer.Option(help="local | local:1.5b | local:best | local:PATH.gguf | probe:DIR | "
                                             "http://HOST:PORT/v1 (with --model) | openai:MODEL.")]
 ModelOpt = Annotated[Optional[str], typer.Option(help="Model name served at an http judge.")]
 FieldOpt = Annotated[Optional[list[str]], typer.Option("--field", help="NAME=COLUMN, e.g. input=instruction.",
