@@ -28,6 +28,7 @@ from jurist.cli.common import (
     table,
     warn_skipped,
 )
+from jurist.engine import Store
 from jurist.io import JuristInputError
 from jurist.plan import ProtocolSettings, build_protocol
 from jurist.protocols.pairwise import DEFAULT_CRITERIA
