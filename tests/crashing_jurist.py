@@ -53,11 +53,11 @@ def install() -> None:
     if point == "put_judgment":
         real_put = Store.put_judgment
 
-        def put_judgment(self: Store, *args: Any) -> None:
+        def put_judgment(self: Store, *args: Any, **kwargs: Any) -> None:
             if not hit():
-                return real_put(self, *args)
+                return real_put(self, *args, **kwargs)
             self.commit_every, self.commit_interval_s = 10**9, 1e9  # the INSERT runs, its commit never comes
-            real_put(self, *args)
+            real_put(self, *args, **kwargs)
             _die()
 
         Store.put_judgment = put_judgment  # type: ignore[method-assign]
