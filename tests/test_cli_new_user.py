@@ -122,6 +122,26 @@ def test_sigterm_marks_the_run_interrupted_and_says_how_to_resume(tmp_path):
     assert f"--resume {run.id}" in output and "resume with: " in output
 
 
+def test_sigterm_stops_a_run_started_with_sigint_ignored(tmp_path):
+    """A background job of a script starts with SIGINT ignored; SIGTERM must still stop the run cleanly."""
+    store = tmp_path / "r.db"
+    with MockOpenAIServer(lambda m: {"A": 0.6, "B": 0.4}, latency_s=0.5) as server:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "jurist.cli", "compare", str(PAIRS), "--judge", server.base_url, "--model", "m",
+             "--store", str(store), "--concurrency", "1"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+            env={**os.environ, "COLUMNS": "200", "PYTHONPATH": str(REPO / "src")})
+        deadline = time.monotonic() + 60
+        while server.requests < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=60)
+    assert process.returncode == 130, output
+    (run,) = Store(store).runs()
+    assert run.status == "interrupted"
+
+
 def test_a_dry_run_loads_no_model(tmp_path):
     """`--dry-run` with the embedded judges renders the prompts without importing llama.cpp at all."""
     code = ("import sys; from typer.testing import CliRunner; from jurist.cli import app; "

@@ -224,7 +224,7 @@ def test_jurist_learn_fits_on_the_exported_golden_set(tmp_path, monkeypatch):
         store.put_review_label(run, entry.item_id, "ann", str(entry.item.label))
     golden = tmp_path / "golden.jsonl"
     assert runner.invoke(cli, ["review", "--store", str(tmp_path / "runs.db"), "--export", str(golden)]).exit_code == 0
-    monkeypatch.setattr(learner, "make_features", lambda base: FakeFeatures())
+    monkeypatch.setattr(learner, "make_features", lambda base, layer=None: FakeFeatures())
     result = runner.invoke(cli, ["learn", str(golden), "--out", str(tmp_path / "judge"), "--folds", "3"])
     assert result.exit_code == 0, result.output
     card = json.loads((tmp_path / "judge" / "card.json").read_text())

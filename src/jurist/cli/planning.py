@@ -204,7 +204,12 @@ def run_with_signals(plan: Plan, data: Path, prepared: Prepared, resume: str | N
     """Run; on Ctrl-C or SIGTERM, say which run stopped and how to resume it (the run is marked interrupted)."""
     started = time.time()
     previous = signal.getsignal(signal.SIGTERM)
-    # SIGTERM becomes SIGINT, which asyncio turns into a clean cancellation of the run
+    previous_int = signal.getsignal(signal.SIGINT)
+    # SIGTERM becomes SIGINT, which asyncio turns into a clean cancellation of the run. A process started
+    # with SIGINT ignored (a background job of a script, a parent that ignored it) would ignore that too,
+    # and a SIGTERM would let the run go on: SIGINT gets Python's own handler for the run.
+    if previous_int == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGINT))
     try:
         return run(plan, data, resume=resume, command=" ".join(sys.argv), prepared=prepared,
@@ -217,6 +222,7 @@ def run_with_signals(plan: Plan, data: Path, prepared: Prepared, resume: str | N
         fail(flag_message(error))
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
 
 
 def _interrupted(plan: Plan, started: float) -> None:
