@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -103,42 +104,37 @@ def test_a_run_with_nothing_to_judge_exits_1(tmp_path):
 
 
 @pytest.mark.timeout(120)
-def test_sigterm_marks_the_run_interrupted_and_says_how_to_resume(tmp_path):
+def _sigterm_a_run(tmp_path: Path, **popen: Any) -> tuple[int, str, Store]:
+    """Start `jurist compare` against a slow loopback judge, SIGTERM it after two requests; its exit code,
+    output and store."""
     store = tmp_path / "r.db"
     with MockOpenAIServer(lambda m: {"A": 0.6, "B": 0.4}, latency_s=0.5) as server:
         process = subprocess.Popen(
             [sys.executable, "-m", "jurist.cli", "compare", str(PAIRS), "--judge", server.base_url, "--model", "m",
              "--store", str(store), "--concurrency", "1"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env={**os.environ, "COLUMNS": "200", "PYTHONPATH": str(REPO / "src")})
+            env={**os.environ, "COLUMNS": "200", "PYTHONPATH": str(REPO / "src")}, **popen)
         deadline = time.monotonic() + 60
         while server.requests < 2 and time.monotonic() < deadline:
             time.sleep(0.1)
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=60)
-    assert process.returncode == 130, output
-    (run,) = Store(store).runs()
+    return process.returncode, output, Store(store)
+
+
+def test_sigterm_marks_the_run_interrupted_and_says_how_to_resume(tmp_path):
+    code, output, store = _sigterm_a_run(tmp_path)
+    assert code == 130, output
+    (run,) = store.runs()
     assert run.status == "interrupted"
     assert f"--resume {run.id}" in output and "resume with: " in output
 
 
 def test_sigterm_stops_a_run_started_with_sigint_ignored(tmp_path):
     """A background job of a script starts with SIGINT ignored; SIGTERM must still stop the run cleanly."""
-    store = tmp_path / "r.db"
-    with MockOpenAIServer(lambda m: {"A": 0.6, "B": 0.4}, latency_s=0.5) as server:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "jurist.cli", "compare", str(PAIRS), "--judge", server.base_url, "--model", "m",
-             "--store", str(store), "--concurrency", "1"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
-            env={**os.environ, "COLUMNS": "200", "PYTHONPATH": str(REPO / "src")})
-        deadline = time.monotonic() + 60
-        while server.requests < 2 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=60)
-    assert process.returncode == 130, output
-    (run,) = Store(store).runs()
+    code, output, store = _sigterm_a_run(tmp_path, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    assert code == 130, output
+    (run,) = store.runs()
     assert run.status == "interrupted"
 
 
