@@ -163,7 +163,7 @@ def test_mitigations_joined_with_plus_are_applied_in_turn():
     hardened_views = [r for r in backend.calls if "<<<RESPONSE A>>>" in r.messages[-1].text]
     assert len(hardened_views) == card.cost["hardened"].items + card.cost["swap+hardened"].model_calls
     assert card.probe("master_key").mitigations["swap+hardened"].reason == "a correctness verdict has no order"
-    with pytest.raises(ValueError, match="hardened cannot follow checklist"):
+    with pytest.raises(ValueError, match="the checklist protocol has no hardened template"):
         audit(items(2), judge=backend, probes=["verbosity"], mitigations=["checklist+hardened"])
     with pytest.raises(ValueError, match="unknown mitigation 'loud'"):
         audit(items(2), judge=backend, probes=["verbosity"], mitigations=["swap+loud"])

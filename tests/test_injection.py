@@ -18,13 +18,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jurist.audits.audit import TEMPLATES
+from jurist.plan import Plan
 from jurist.protocols import PairwiseProtocol
+from jurist.protocols.base import builtin_template
 from jurist.protocols.reference import ReferenceProtocol
+from jurist.protocols.templating import TemplateError
 from jurist.types import Item
 
-PAIRWISE = (TEMPLATES / "pairwise_hardened.j2").read_text(encoding="utf-8")
-REFERENCE = (TEMPLATES / "reference_hardened.j2").read_text(encoding="utf-8")
+PAIRWISE = builtin_template("pairwise_hardened.j2")
+REFERENCE = builtin_template("reference_hardened.j2")
 ESCAPES = str.maketrans({"[": "(", "]": ")", "<": "‹", ">": "›", "`": "'"})
 
 ATTACKS = [
@@ -96,3 +98,13 @@ def test_generated_responses_never_add_or_close_a_block(first: str, second: str)
     _check_pairwise(second, first)
     text = _user(PairwiseProtocol(template=PAIRWISE), Item(id="x", input="q", candidates=[first, second]))
     assert len(re.findall(r"<<<[^<>]*>>>", text)) == 4  # the template's four markers, no more
+
+
+def test_template_hardened_is_the_hardened_template_of_the_plans_protocol():
+    """``protocol.template: hardened`` (``--template hardened``, the audit's ``hardened`` mitigation) is the
+    one setting; the protocol the task runs picks its own template from ``HARDENED``."""
+    for task, name in (("compare", "pairwise_hardened"), ("correct", "reference_hardened")):
+        protocol = Plan.parse({"task": task, "protocol": {"template": "hardened"}}).build_protocol()
+        assert protocol.template == builtin_template(f"{name}.j2"), task
+    with pytest.raises(TemplateError, match="the pointwise protocol has no hardened template"):
+        Plan.parse({"task": "score", "protocol": {"template": "hardened"}}).build_protocol()

@@ -96,7 +96,8 @@ def _protocol(task: str, *, rubric: str | None = None, scale: str = "1-5", crite
         return {k: v for k, v in settings.items() if v is not None and (task == "score" or k != "scale")}, None
     from jurist.protocols.templating import check_template, load_template
 
-    text, origin = load_template(template) if template else (None, "")
+    kind = "pairwise" if task == "compare" else "pointwise" if dimensions is None else "dimensions"
+    text, origin = load_template(template, kind) if template else (None, "")
     shots = list(examples) if isinstance(examples, (list, tuple)) else []
     if task == "compare":
         from jurist.protocols.pairwise import DEFAULT_CRITERIA, PairwiseProtocol

@@ -61,7 +61,8 @@ class ProtocolSettings(_Section):
     scale: str = Field("1-5", description="score: 1-5, 1-10, pass/fail, yes/no")
     criteria: str | None = Field(None, description="compare, rank: what makes a response better, or @FILE")
     tie: bool = Field(False, description="compare: the judge may answer 'tie'")
-    template: str | None = Field(None, description="a Jinja2 template file or built-in name")
+    template: str | None = Field(None, description="a Jinja2 template file or built-in name; hardened: the "
+                                                  "protocol's hardened template")
     examples: str | None = Field(None, description="few-shot examples, a JSONL file")
     dimensions: str | None = Field(None, description="score: a dimension set (built-in name or .json/.toml)")
     dimension: dict[str, str] = Field(default_factory=dict, description="score: more dimensions, name -> rubric")
@@ -364,9 +365,13 @@ def build_protocol(task: str, settings: ProtocolSettings) -> Protocol:
 
 
 def _build_protocol(task: str, settings: ProtocolSettings) -> Protocol:
-    from jurist.protocols.templating import check_template, load_examples, load_template
+    from jurist.protocols.templating import HARDENED_ALIAS, check_template, load_examples, load_template
 
-    template, origin = load_template(settings.template) if settings.template else (None, "")
+    template, origin = None, ""
+    if settings.template:  # `hardened` names the hardened template of the protocol the task runs
+        plain = (_build_protocol(task, settings.model_copy(update={"template": None}))
+                 if settings.template == HARDENED_ALIAS else None)
+        template, origin = load_template(settings.template, plain and plain.name)
     shots = load_examples(settings.examples, task) if settings.examples and task in ("score", "compare") else []
     protocol: Protocol
     if task == "score" and (settings.dimensions or settings.dimension):

@@ -4,8 +4,8 @@ Every configuration is a plan variation of the baseline plan (the judge as given
 template), so the audit never builds judges or runs the engine its own way:
 
 - ``swap``: ``order`` swap (both orders, jurist's default for compare);
-- ``hardened``: ``protocol.template`` set to a template whose response delimiters a candidate cannot close
-  (``audits/templates/*_hardened.j2``);
+- ``hardened``: ``protocol.template: hardened``, the template of the plan's protocol whose response delimiters a
+  candidate cannot close (``protocols/templates/*_hardened.j2``; on top of ``checklist``, the checklist one);
 - ``reference``: the items' reference answers shown to the pairwise judge (the baseline hides them);
 - ``checklist``: task ``check``: each response is checked alone against yes/no questions, and the response with
   the higher score is preferred (a pointwise judge has no order to be biased by);
@@ -29,13 +29,13 @@ from jurist.backends import Backend
 from jurist.engine import Store
 from jurist.engine.runner import Data, load_data, run
 from jurist.plan import Plan, PlanError
+from jurist.protocols.templating import HARDENED_ALIAS
 from jurist.types import Item, Judgment
 
 MITIGATIONS: tuple[str, ...] = ("swap", "hardened", "reference", "checklist", "jury")
 # What runs unless asked otherwise: the mitigations any data and any single judge allow at about the baseline's
 # cost (checklist mode costs a judgment per question per response; a jury needs other judges).
 DEFAULT_MITIGATIONS: tuple[str, ...] = ("swap", "hardened", "reference")
-TEMPLATES = Path(__file__).parent / "templates"
 # Checklist mode's questions: what makes a response good, asked of each response alone.
 CHECKLIST = (
     "Does the response do what the instruction asks?",
@@ -84,12 +84,9 @@ def _mitigated(config: Configuration, name: str, base: Plan, jury_with: Sequence
         return replace(config, compare=compare and compare.model_copy(update={"order": None}), correct=None,
                        why_not=config.why_not or "a correctness verdict has no order")
     if name == "hardened":
-        if config.pointwise:
-            raise PlanError("hardened cannot follow checklist: checklist mode has its own template",
-                            ("audit.mitigations",))
-        pairwise, reference = str(TEMPLATES / "pairwise_hardened.j2"), str(TEMPLATES / "reference_hardened.j2")
-        return replace(config, compare=compare and compare.with_values({"protocol.template": pairwise}),
-                       correct=correct and correct.with_values({"protocol.template": reference}))
+        hardened = {"protocol.template": HARDENED_ALIAS}  # each plan's protocol picks its own hardened template
+        return replace(config, compare=compare and compare.with_values(hardened),
+                       correct=correct and correct.with_values(hardened))
     if name == "reference":
         return replace(config, compare=compare if has_references else None, correct=None, references=True,
                        why_not=config.why_not or ("the master-key probe always shows the reference" if has_references

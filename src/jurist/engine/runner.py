@@ -121,7 +121,7 @@ def template_warnings(plan: Plan, protocol: Protocol, first: list[Item]) -> list
         return []
     from jurist.protocols.templating import check_template, load_template
 
-    text, origin = load_template(plan.protocol.template)
+    text, origin = load_template(plan.protocol.template, protocol.name)
     return check_template(text, origin, protocol, first[0] if first else None)
 
 

@@ -54,6 +54,21 @@ class TemplateError(ValueError):
     """A template that cannot be used; the message names the file, line and variable."""
 
 
+# The hardened template of each protocol: every response between delimiters it cannot close (see
+# ``pairwise_hardened.j2``). ``protocol.template: hardened`` (CLI ``--template hardened``) picks the one of
+# the plan's protocol; the audit's ``hardened`` mitigation is that setting.
+HARDENED: dict[str, str] = {"pairwise": "pairwise_hardened", "reference": "reference_hardened"}
+HARDENED_ALIAS = "hardened"
+
+
+def hardened_template(protocol: str) -> str:
+    """The built-in name of ``protocol``'s hardened template; TemplateError when it has none."""
+    if protocol not in HARDENED:
+        raise TemplateError(f"template {HARDENED_ALIAS!r}: the {protocol} protocol has no hardened template "
+                            f"(protocols with one: {', '.join(HARDENED)})")
+    return HARDENED[protocol]
+
+
 @dataclass(frozen=True)
 class TemplateInfo:
     name: str
@@ -86,16 +101,19 @@ def builtin_templates() -> list[TemplateInfo]:
     return infos
 
 
-def load_template(source: str | Path) -> tuple[str, str]:
+def load_template(source: str | Path, protocol: str | None = None) -> tuple[str, str]:
     """``(text, origin)`` of a template file, a built-in given by name (``pointwise``), or template text.
 
-    A string with a line break or a Jinja2 tag is the template itself (API use).
+    A string with a line break or a Jinja2 tag is the template itself (API use); ``hardened`` is the hardened
+    template of ``protocol`` (a protocol name, ``pointwise``).
     """
     if isinstance(source, str) and ("\n" in source or "{{" in source or "{%" in source):
         return source, "template text"
     path = Path(source)
     if path.is_file():
         return path.read_text(encoding="utf-8"), str(path)
+    if str(source) == HARDENED_ALIAS and protocol is not None:
+        source = path = Path(hardened_template(protocol))
     names = {info.name for info in builtin_templates()}
     name = str(source).removesuffix(".j2")
     if not path.suffix or path.suffix == ".j2" and "/" not in str(source):
