@@ -146,6 +146,25 @@ def test_position_bias_is_caught_and_both_orders_remove_it():
     assert position.best_mitigation in ("swap", "checklist")
 
 
+def test_hardened_in_checklist_mode_uses_the_hardened_checklist_template():
+    """Checklist mode judges each response alone: ``hardened`` on top of it (in either order) asks the same
+    questions with ``checklist_hardened.j2``, the response between delimiters it cannot close."""
+    backend = unbiased()
+    card = audit(items(4), judge=backend, probes=["verbosity"],
+                 mitigations=["checklist", "checklist+hardened", "hardened+checklist"])
+    asked = [r.messages[-1].text for r in backend.calls if "Question about the response" in r.messages[-1].text]
+    hardened = [text for text in asked if "<<<RESPONSE>>>" in text]
+    plain = [text for text in asked if "[Response]" in text]
+    assert len(hardened) + len(plain) == len(asked)
+    cost = card.cost
+    for name, sent in (("checklist", plain), ("checklist+hardened", hardened)):
+        assert cost[name].requests == 3 * cost[name].items  # three questions about each response
+        assert len(sent) == cost[name].model_calls > 0  # (a response judged twice is paid once)
+    assert cost["hardened+checklist"].model_calls == 0  # the same prompts: answered by the store
+    verbosity = card.probe("verbosity").mitigations
+    assert verbosity["checklist"].rate == verbosity["checklist+hardened"].rate == verbosity["hardened+checklist"].rate
+
+
 def test_mitigations_joined_with_plus_are_applied_in_turn():
     """A judge that always answers the first slot shows nothing in one order, with any template; both orders
     reveal its taste for length, and ``swap+hardened`` measures the hardened template on top of them."""
@@ -163,8 +182,6 @@ def test_mitigations_joined_with_plus_are_applied_in_turn():
     hardened_views = [r for r in backend.calls if "<<<RESPONSE A>>>" in r.messages[-1].text]
     assert len(hardened_views) == card.cost["hardened"].items + card.cost["swap+hardened"].model_calls
     assert card.probe("master_key").mitigations["swap+hardened"].reason == "a correctness verdict has no order"
-    with pytest.raises(ValueError, match="the checklist protocol has no hardened template"):
-        audit(items(2), judge=backend, probes=["verbosity"], mitigations=["checklist+hardened"])
     with pytest.raises(ValueError, match="unknown mitigation 'loud'"):
         audit(items(2), judge=backend, probes=["verbosity"], mitigations=["swap+loud"])
 

@@ -57,7 +57,9 @@ class TemplateError(ValueError):
 # The hardened template of each protocol: every response between delimiters it cannot close (see
 # ``pairwise_hardened.j2``). ``protocol.template: hardened`` (CLI ``--template hardened``) picks the one of
 # the plan's protocol; the audit's ``hardened`` mitigation is that setting.
-HARDENED: dict[str, str] = {"pairwise": "pairwise_hardened", "reference": "reference_hardened"}
+HARDENED: dict[str, str] = {"pairwise": "pairwise_hardened", "reference": "reference_hardened",
+                            "pointwise": "pointwise_hardened", "dimensions": "dimension_hardened",
+                            "checklist": "checklist_hardened"}
 HARDENED_ALIAS = "hardened"
 
 
