@@ -11,7 +11,8 @@ from jurist.cli.common import app, fail
 from jurist.cli.common import DEFAULT_STORE, STORE_ENV
 from jurist.cli.planning import _opt, execute, judging_command
 
-Template = Annotated[Optional[str], _opt("Jinja2 template file or name.")]
+Template = Annotated[Optional[str], _opt("Jinja2 template file or built-in name (jurist templates); hardened: the "
+                                         "hardened one, which a response cannot break out of.")]
 
 
 @judging_command("score")
