@@ -11,8 +11,7 @@ from jurist.cli.common import app, fail
 from jurist.cli.common import DEFAULT_STORE, STORE_ENV
 from jurist.cli.planning import _opt, execute, judging_command
 
-Template = Annotated[Optional[str], _opt("Jinja2 template file or built-in name (jurist templates); hardened: the "
-                                         "hardened one, which a response cannot break out of.")]
+Template = Annotated[Optional[str], _opt("Template file or name (e.g. hardened).")]
 
 
 @judging_command("score")
