@@ -5,20 +5,16 @@ bias types, 12 pairs (``--per-type N`` for more), every gold label "1" (response
 minutes on 2 cores. The audit runs through the one runner into one store, so running the script again with
 more mitigations pays only for the new configurations (the baseline is answered from the store).
 
-From a fresh clone next to ../shared/datasets (the model lock: other jobs load models too), one configuration
+From a fresh clone next to ../shared/datasets (the model lock: other jobs load models too), one card
 per command; the store (``--store``, default ~/.cache/jurist/bench/audit.db) keeps what each one asked:
 
     B="flock /tmp/jurist-model.lock .venv/bin/python benchmarks/audit.py"
-    INJ=position,injection,injection_fenced,injection_delimited
-    $B --judge local --mitigations ""
-    $B --judge local --mitigations swap
-    $B --judge local --mitigations swap,hardened
-    $B --judge local --mitigations swap,hardened,swap+hardened --probes $INJ \\
-        --card benchmarks/results/audit_local_injection.json
-    $B --judge local:1.5b --mitigations "" --probes $INJ --card benchmarks/results/audit_local_1.5b_injection.json
-    $B --judge local:1.5b --mitigations hardened --probes $INJ --card benchmarks/results/audit_local_1.5b_injection.json
-    $B --judge local:1.5b --mitigations hardened            # the 1.5B's card
-    $B --judge local --mitigations swap,hardened,swap+hardened,checklist,reference,jury --jury-with local:1.5b
+    $B --judge local:1.5b --mitigations swap,hardened,swap+hardened --card benchmarks/results/audit_local_1.5b.json
+    $B --judge local --mitigations swap,hardened,swap+hardened,checklist,jury --jury-with local:1.5b \\
+        --card benchmarks/results/audit_local.json
+
+(the 1.5B first: the jury then reuses its verdicts from the store). Any subset of the mitigations works too,
+and ``--probes position,injection,...`` restricts the probes.
 
 It writes the card to benchmarks/results/audit_<judge>.json (``--card`` elsewhere) and prints its table;
 ``--show CARD...`` prints the tables of cards written before, and the injection probes under both templates.
