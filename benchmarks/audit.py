@@ -46,7 +46,8 @@ def table(card) -> list[str]:
              "|---" * (4 + len(mitigations)) + "|"]
     for p in card.probes:
         cells = [p.mitigations[m].format() if m in p.mitigations else "" for m in mitigations]
-        lines.append("| " + " | ".join([p.probe, p.verdict, p.baseline.format(), *cells, p.best_mitigation or "-"])
+        verdict = p.verdict + ("" if p.graded_on == "baseline" else f" (on {p.graded_on})")
+        lines.append("| " + " | ".join([p.probe, verdict, p.baseline.format(), *cells, p.best_mitigation or "-"])
                      + " |")
     lines.append("cost (items, requests, model calls): "
                  + "; ".join(f"{k} {c.items}/{c.requests}/{c.model_calls}" for k, c in card.cost.items()))

@@ -186,6 +186,32 @@ def test_mitigations_joined_with_plus_are_applied_in_turn():
         audit(items(2), judge=backend, probes=["verbosity"], mitigations=["swap+loud"])
 
 
+def test_a_judge_that_answers_a_slot_in_one_order_is_graded_in_both_orders():
+    """Failing position means single-order rates say nothing: the verdict grades swap, the card says so, and a
+    single-order mitigation (its rate 0 because the judge ignores content) is never named the best."""
+    def slot_reader(request: CompletionRequest) -> dict[str, float]:
+        pair = _responses(request)
+        return {"A": 0.9, "B": 0.1} if len(pair["A"]) >= len(pair["B"]) else {"A": 0.6, "B": 0.4}
+
+    mitigations = ["swap", "hardened", "swap+hardened", "checklist"]
+    card = audit(items(), judge=ScriptedBackend(slot_reader, spec="slot"), probes=["position", "verbosity"],
+                 mitigations=mitigations)
+    position, verbosity = card.probe("position"), card.probe("verbosity")
+    assert position.verdict == "fail" and position.graded_on == "baseline"
+    assert verbosity.baseline.rate == 0.0 and verbosity.mitigations["hardened"].rate == 0.0
+    assert verbosity.graded_on == "swap" and verbosity.verdict == "fail"  # swap: 1.0, CI excluding 0
+    assert verbosity.best_mitigation not in ("hardened", "baseline", "swap")
+    assert any("graded in both orders" in note for note in card.notes)
+    assert ["verbosity", "fail", verbosity.mitigations["swap"].format() + " (swap)"] == card.rows()[1][:3]
+    # without the position probe nothing says the judge is blind: the baseline is graded, as documented
+    alone = audit(items(), judge=ScriptedBackend(slot_reader, spec="slot"), probes=["verbosity"],
+                  mitigations=mitigations)
+    assert alone.probe("verbosity").graded_on == "baseline" and alone.probe("verbosity").verdict == "pass"
+    # an unbiased judge that reads both slots keeps its baseline grading
+    fair = audit(items(), judge=unbiased(), probes=["position", "verbosity"], mitigations=mitigations)
+    assert fair.probe("verbosity").graded_on == "baseline" and not fair.notes
+
+
 def test_self_preference_counts_verdicts_that_favour_the_family_against_the_label():
     def own(a: str, b: str) -> str:
         return "B"  # items 0, 3, 6, 9 have model_b qwen: B is its own answer, the label says A

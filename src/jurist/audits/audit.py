@@ -191,7 +191,8 @@ def audit(data: Data, *, judge: str | Backend = "local", model: str | None = Non
     has_references = any(item.reference for item in items)
     measures: dict[str, dict[str, Measure]] = {name: {} for name in chosen}
     costs: dict[str, Cost] = {}
-    for config in configurations(base, mitigations, others, has_references):
+    configs = configurations(base, mitigations, others, has_references)
+    for config in configs:
         for task in ("compare", "correct"):
             names = [n for n in chosen if PROBES[n].task == task]
             if not names:
@@ -210,15 +211,31 @@ def audit(data: Data, *, judge: str | Backend = "local", model: str | None = Non
             for name in names:
                 effects = [effect(case, PROBES[name].kind, outcomes) for case in the_cases[name]]
                 measures[name][config.name] = Measure.of(effects, seed)
-    results = []
+    # A judge that fails the position probe answers a slot in one order, not a response: its single-order rates
+    # are 0 whatever it would do with the content, so its other probes are graded in both orders (swap).
+    position = measures.get("position", {}).get("baseline")
+    blind = position is not None and verdict_of(position) == "fail"
+    single_order = {c.name for c in configs
+                    if c.compare is not None and c.compare.order is not None and not c.pointwise}
+    results, notes = [], list(errors[:5])
     for name in chosen:
         baseline = measures[name].pop("baseline")
+        swap = measures[name].get("swap")
+        graded_on = "swap" if blind and name != "position" and swap is not None and swap.rate is not None \
+            else "baseline"
         example = next((case.edit for case in the_cases[name] if case.edit is not None), None)
-        results.append(ProbeResult(probe=name, changes=PROBES[name].description, rate_means=PROBES[name].rate,
-                                   verdict=verdict_of(baseline), baseline=baseline, mitigations=measures[name],
-                                   example=example).choose_best())
+        result = ProbeResult(probe=name, changes=PROBES[name].description, rate_means=PROBES[name].rate,
+                             verdict="pass", baseline=baseline, mitigations=measures[name], example=example,
+                             graded_on=graded_on)
+        result = result.model_copy(update={"verdict": verdict_of(result.graded())})
+        results.append(result.choose_best(single_order if graded_on == "swap" else ()))
+    if blind:
+        notes.append("position fails in one order: the judge answers a slot, not a response, so "
+                     + ("the other pairwise probes are graded in both orders (swap) and single-order mitigations "
+                        "are not candidates for the best" if "swap" in mitigations else
+                        "the other probes' single-order rates cannot show its biases: add the swap mitigation"))
     the_card = JudgeCard(judge=spec, model=model, data=_describe(data), n_items=len(items), seed=seed,
-                         family=family, probes=results, cost=costs, notes=errors[:5])
+                         family=family, probes=results, cost=costs, notes=notes)
     store_card(the_store, the_card)  # reports and `jurist meta` of these runs, or of this judge, show it
     if card is not None:
         the_card.save(card)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -87,12 +88,22 @@ class ProbeResult(BaseModel):
     verdict: Verdict
     baseline: Measure
     mitigations: dict[str, Measure] = Field(default_factory=dict)
-    best_mitigation: str | None = None  # the mitigation with the lowest |rate|, when lower than the baseline's
+    best_mitigation: str | None = None  # the mitigation with the lowest |rate|, when lower than the graded one's
     example: Edit | None = None  # the first case's edit: what was inserted, where
+    # The configuration the verdict grades: the baseline, or "swap" when the judge fails the position probe in
+    # one order (it answers a slot, not a response, so no single-order rate can show a bias it has).
+    graded_on: str = "baseline"
 
-    def choose_best(self) -> ProbeResult:
-        base = abs(self.baseline.rate) if self.baseline.rate is not None else math.inf
-        measured = {name: abs(m.rate) for name, m in self.mitigations.items() if m.rate is not None}
+    def graded(self) -> Measure:
+        return self.baseline if self.graded_on == "baseline" else self.mitigations[self.graded_on]
+
+    def choose_best(self, uninformative: Collection[str] = ()) -> ProbeResult:
+        """Name the mitigation with the lowest |rate| below the graded configuration's; ``uninformative``
+        configurations (single-order ones, for a judge that ignores content in one order) are not candidates."""
+        graded = self.graded()
+        base = abs(graded.rate) if graded.rate is not None else math.inf
+        measured = {name: abs(m.rate) for name, m in self.mitigations.items()
+                    if m.rate is not None and name != self.graded_on and name not in uninformative}
         best = min(measured, key=measured.__getitem__, default=None)
         return self.model_copy(update={"best_mitigation": best if best and measured[best] < base else None})
 
@@ -128,11 +139,13 @@ class JudgeCard(BaseModel):
         return next(p for p in self.probes if p.probe == name)
 
     def rows(self) -> list[list[str]]:
-        """One row per probe: probe, verdict, baseline, best mitigation and its measure."""
+        """One row per probe: probe, verdict, the graded rate (the baseline's, or the configuration named after
+        it), best mitigation and its measure."""
         rows = []
         for result in self.probes:
             best = result.best_mitigation
-            rows.append([result.probe, result.verdict, result.baseline.format(),
+            graded = result.graded().format() + ("" if result.graded_on == "baseline" else f" ({result.graded_on})")
+            rows.append([result.probe, result.verdict, graded,
                          f"{best}: {result.mitigations[best].format()}" if best else "-"])
         return rows
 

@@ -71,7 +71,7 @@ def _split(value: str | None) -> list[str] | None:
 def show_card(card: JudgeCard) -> None:
     """The card as one table: each probe's verdict, baseline rate with its CI, and the best mitigation."""
     grid = Table(title=f"judge card: {card.judge} on {card.data} ({card.n_items} items)")
-    for column in ("probe", "verdict", "baseline rate [95% CI]", "best mitigation"):
+    for column in ("probe", "verdict", "rate [95% CI] graded (baseline unless named)", "best mitigation"):
         grid.add_column(column)
     for probe, verdict, baseline, best in card.rows():
         grid.add_row(probe, f"[{_COLOURS[verdict]}]{verdict}[/]", baseline, best)
@@ -80,3 +80,5 @@ def show_card(card: JudgeCard) -> None:
     out.print(f"fail: 95% CI excludes 0 and |rate| >= {thresholds['fail']}; warn: CI excludes 0, or |rate| >= "
               f"{thresholds['warn']}. Judgments: "
               + ", ".join(f"{name} {cost.requests}" for name, cost in card.cost.items()))
+    for note in card.notes:
+        out.print(f"note: {note}")
