@@ -9,7 +9,8 @@ From a fresh clone next to ../shared/datasets (the model lock: other jobs load m
 per command; the store (``--store``, default ~/.cache/jurist/bench/audit.db) keeps what each one asked:
 
     B="flock /tmp/jurist-model.lock .venv/bin/python benchmarks/audit.py"
-    $B --judge local:1.5b --mitigations swap,hardened,swap+hardened --card benchmarks/results/audit_local_1.5b.json
+    $B --judge local:1.5b --mitigations swap,hardened,swap+hardened,checklist \\
+        --card benchmarks/results/audit_local_1.5b.json
     $B --judge local --mitigations swap,hardened,swap+hardened,checklist,jury --jury-with local:1.5b \\
         --card benchmarks/results/audit_local.json
 
@@ -56,7 +57,8 @@ def table(card) -> list[str]:
 
 INJECTION = ("injection", "injection_fenced", "injection_delimited")
 TEMPLATE_COLUMNS = (("baseline", "one order, built-in template"), ("hardened", "one order, hardened"),
-                    ("swap", "both orders, built-in"), ("swap+hardened", "both orders, hardened"))
+                    ("swap", "both orders, built-in"), ("swap+hardened", "both orders, hardened"),
+                    ("checklist", "each response alone (checklist)"))
 
 
 def injection_table(cards) -> list[str]:
