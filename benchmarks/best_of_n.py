@@ -1,7 +1,7 @@
 """Best-of-N against human preferences on MT-Bench: does the embedded judge pick the answer humans preferred?
 
-    flock /tmp/jurist-model.lock .venv/bin/python benchmarks/best_of_n_mtbench.py            # ~10 min, 2 cores
-    .venv/bin/python benchmarks/best_of_n_mtbench.py --methods pointwise --limit 8 --json out.json
+    flock /tmp/jurist-model.lock .venv/bin/python benchmarks/best_of_n.py            # ~10 min, 2 cores
+    .venv/bin/python benchmarks/best_of_n.py --methods pointwise --limit 8 --json out.json
 
 Data: the MT-Bench human pairs (first turn, non-tie, 200 pairs as processed by LLMBar,
 ``../shared/datasets/mt_bench/human_pairwise_nontie_200_llmbar.json``; ``--data`` for another copy),
