@@ -1,0 +1,225 @@
+"""Best-of-N against human preferences: does the embedded judge pick the answer humans preferred?
+
+    flock /tmp/jurist-model.lock .venv/bin/python benchmarks/best_of_n.py            # MT-Bench, ~10 min, 2 cores
+    .venv/bin/python benchmarks/best_of_n.py --methods pointwise --limit 8 --json out.json
+    flock /tmp/jurist-model.lock .venv/bin/python benchmarks/best_of_n.py --set summeval \\
+        --store ~/.cache/jurist/bench/best_of_n.db --json benchmarks/results/best_of_n_summeval.json
+
+Sets (``--set``; ``--data`` for another copy of the file), from ``../shared/datasets/``:
+
+- ``mtbench``: the MT-Bench human pairs (first turn, non-tie, 200 pairs as processed by LLMBar,
+  ``mt_bench/human_pairwise_nontie_200_llmbar.json``) grouped per question. A group's candidates are
+  the distinct answers of its pairs; the human-preferred answer is the one that won every human
+  comparison it was in while every other answer lost at least one. 33 of the 75 questions have such
+  an answer (N = 2..6 candidates).
+- ``summeval``: per news article (100), ``--n`` (4) of its 16 system summaries, drawn with
+  ``random.Random(f"{seed}:{article_id}")``; a summary's human score is the mean of its four expert
+  ratings (coherence, consistency, fluency, relevance: G-Eval's "overall"). The input is
+  ``Summarise this news article in a few sentences.`` and the article.
+- ``hanna``: per writing prompt (96), ``--n`` of its 11 stories, drawn the same way; a story's human
+  score is the mean of its six criteria (relevance, coherence, empathy, surprise, engagement,
+  complexity; each the mean of 3 raters). The input is ``Write a short story for this writing
+  prompt:`` and the prompt.
+
+For the two rated sets the human-preferred answer is the drawn candidate with the highest human
+score; a draw whose maximum is shared is left out (it is not redrawn). With ``--max-words``, so is a
+group whose longest pairwise prompt (the input and its two longest candidates) has more words.
+The draw order is the candidates' order. Every group kept counts: a failed choice is a miss.
+
+Printed per method (jurist.apps.best_of_n, the embedded 0.5B judge by default): the pick rate of the
+human-preferred answer with a 95% Wilson interval, next to a random pick (its expectation, mean 1/N)
+and the longest answer (characters); the paired differences judge - longest and judge - random
+(the per-group hit minus the longest answer's hit, or minus 1/N) with a 95% percentile bootstrap
+interval over groups; and the judgments and model calls used. ``--store`` keeps every completion:
+a rerun, or a larger ``--limit`` after a smaller one, pays only for the groups not judged yet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+from jurist.apps.best_of_n import TASK_OF, Selector  # noqa: E402
+from jurist.apps.online import OnlineJudge  # noqa: E402
+from jurist.metrics.uncertainty import bootstrap, wilson_interval  # noqa: E402
+from jurist.plan import Plan  # noqa: E402
+
+SHARED = REPO.parent / "shared" / "datasets"
+DATA = {
+    "mtbench": SHARED / "mt_bench" / "human_pairwise_nontie_200_llmbar.json",
+    "summeval": SHARED / "summeval" / "summeval_expert_avg.jsonl",
+    "hanna": SHARED / "hanna" / "hanna_story_avg_scores.jsonl",
+}
+SUMMEVAL_DIMENSIONS = ("coherence", "consistency", "fluency", "relevance")
+HANNA_CRITERIA = ("relevance", "coherence", "empathy", "surprise", "engagement", "complexity")
+
+
+def mtbench_groups(path: Path) -> list[dict]:
+    """Questions whose human pairs single out one preferred answer: {id, input, candidates, best}."""
+    by_question: dict[int, list[dict]] = defaultdict(list)
+    for row in json.loads(path.read_text(encoding="utf-8")):
+        by_question[row["question_id"]].append(row)
+    result = []
+    for qid, rows in sorted(by_question.items()):
+        candidates: dict[str, int] = {}
+        for row in rows:
+            for key in ("output_1", "output_2"):
+                candidates.setdefault(row[key], len(candidates))
+        wins, losses = Counter(), Counter()
+        for row in rows:
+            winner, loser = (row["output_1"], row["output_2"]) if row["label"] == 1 else (row["output_2"], row["output_1"])
+            wins[candidates[winner]] += 1
+            losses[candidates[loser]] += 1
+        undefeated = [c for c in range(len(candidates)) if losses[c] == 0 and wins[c] > 0]
+        if len(undefeated) == 1:
+            result.append({"id": f"q{qid}", "input": rows[0]["input"], "candidates": list(candidates),
+                           "best": undefeated[0]})
+    return result
+
+
+def rated_groups(rows: Iterable[dict], key: str, text: str, score: Callable[[dict], float],
+                 prompt: Callable[[dict], str], n: int, seed: int) -> tuple[list[dict], int]:
+    """Per value of ``key`` (in first-seen order), ``n`` rows drawn with ``random.Random(f"{seed}:{key}")``;
+    the best is the drawn row with the highest ``score``. Returns the groups and how many draws were
+    left out because their maximum is shared. A group with fewer than ``n`` rows is left out too."""
+    by_key: dict[str, list[dict]] = defaultdict(list)
+    for row in rows:
+        by_key[str(row[key])].append(row)
+    result, tied = [], 0
+    for value, members in by_key.items():
+        if len(members) < n:
+            continue
+        drawn = random.Random(f"{seed}:{value}").sample(members, n)
+        scores = [score(row) for row in drawn]
+        top = max(scores)
+        if sum(abs(s - top) < 1e-9 for s in scores) > 1:
+            tied += 1
+            continue
+        result.append({"id": value, "input": prompt(drawn[0]), "candidates": [row[text] for row in drawn],
+                       "best": scores.index(top), "human": scores})
+    return result, tied
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def load(name: str, path: Path, n: int, seed: int) -> tuple[list[dict], int]:
+    """The groups of set ``name`` and the number of draws left out for a tie."""
+    if name == "mtbench":
+        return mtbench_groups(path), 0
+    if name == "summeval":
+        return rated_groups(read_jsonl(path), "article_id", "summary",
+                            lambda r: sum(r[d] for d in SUMMEVAL_DIMENSIONS) / len(SUMMEVAL_DIMENSIONS),
+                            lambda r: f"Summarise this news article in a few sentences.\n\n{r['article']}", n, seed)
+    return rated_groups(read_jsonl(path), "prompt_id", "story",
+                        lambda r: sum(r[c] for c in HANNA_CRITERIA) / len(HANNA_CRITERIA),
+                        lambda r: f"Write a short story for this writing prompt: {r['prompt']}", n, seed)
+
+
+def prompt_words(group: dict) -> int:
+    """Words in the group's longest pairwise prompt: the input and its two longest candidates."""
+    lengths = sorted((len(c.split()) for c in group["candidates"]), reverse=True)
+    return len(group["input"].split()) + sum(lengths[:2])
+
+
+def longest(group: dict) -> int:
+    return max(range(len(group["candidates"])), key=lambda k: len(group["candidates"][k]))
+
+
+def paired(diffs: list[float]) -> dict:
+    """The mean of the per-group differences with a 95% percentile bootstrap interval over groups."""
+    return bootstrap(np.mean, np.array(diffs, dtype=float)).model_dump()
+
+
+def show(estimate: dict) -> str:
+    return f"{estimate['value']:+.3f} [{estimate['low']:+.3f}, {estimate['high']:+.3f}]"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--set", dest="set_name", choices=sorted(DATA), default="mtbench")
+    parser.add_argument("--data", type=Path, default=None, help="the set's file (default: ../shared/datasets/...)")
+    parser.add_argument("--n", type=int, default=4, help="summeval, hanna: candidates drawn per group")
+    parser.add_argument("--seed", type=int, default=0, help="summeval, hanna: the draw's seed")
+    parser.add_argument("--max-words", type=int, default=None,
+                        help="leave out groups whose input and two longest candidates have more words")
+    parser.add_argument("--judge", default="local")
+    parser.add_argument("--methods", default="pointwise,knockout", help="comma-separated: " + ", ".join(TASK_OF))
+    parser.add_argument("--limit", type=int, default=None, help="the first N groups")
+    parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--store", default=None, help="keep the completions (a rerun then costs no model call)")
+    parser.add_argument("--verbose", action="store_true", help="one line per group as it is chosen")
+    args = parser.parse_args()
+    path = args.data or DATA[args.set_name]
+    if args.limit is not None and args.limit < 1:
+        sys.exit("--limit: give at least 1")
+    if not path.is_file():
+        sys.exit(f"{path} not found: give --data (a copy of the {args.set_name} file)")
+    data, tied = load(args.set_name, path, args.n, args.seed)
+    cap = args.max_words or sys.maxsize
+    too_long = sum(prompt_words(g) > cap for g in data)
+    data = [g for g in data if prompt_words(g) <= cap][: args.limit]
+    sizes = Counter(len(g["candidates"]) for g in data)
+    n = len(data)
+    left_out = f"{tied} tied" + (f", {too_long} over {args.max_words} words" if args.max_words else "")
+    print(f"{args.set_name}: {n} groups with one human-preferred answer (left out: {left_out}); candidates per group: "
+          f"{', '.join(f'N={k}: {v}' for k, v in sorted(sizes.items()))}")
+    random_hits = [1 / len(g["candidates"]) for g in data]
+    longest_hits = [float(longest(g) == g["best"]) for g in data]
+    random_rate = sum(random_hits) / n
+    report = {"set": args.set_name, "n": n, "n_per_group": args.n, "seed": args.seed, "tied": tied,
+              "too_long": too_long, "max_words": args.max_words, "judge": args.judge, "random": random_rate,
+              "longest": wilson_interval(int(sum(longest_hits)), n).model_dump(), "methods": {}}
+    print(f"{'random pick (expected)':28s} {random_rate:.3f}", flush=True)
+    print(f"{'longest answer':28s} {wilson_interval(int(sum(longest_hits)), n)}", flush=True)
+    backend = None
+    for method in args.methods.split(","):
+        plan = Plan.parse({"task": TASK_OF[method], "judge": {"spec": args.judge}})
+        online = OnlineJudge(plan, store=args.store, backends={args.judge: backend} if backend is not None else None)
+        backend = getattr(online.judge, "backend", None)  # one model for every method
+        selector = Selector(online, method)  # type: ignore[arg-type]
+        judgments = calls = failed = 0
+        started = time.monotonic()
+        rows, hits = [], []
+        for group in data:
+            chosen = selector.choose(group["input"], group["candidates"])
+            hits.append(float(chosen.winner == group["best"]))
+            failed += chosen.status == "failed"
+            judgments += chosen.judgments
+            calls += chosen.model_calls
+            rows.append({"id": group["id"], "n": len(group["candidates"]), "best": group["best"],
+                         "longest": longest(group), "winner": chosen.winner, "sure": chosen.sure,
+                         "margin": chosen.margin, "status": chosen.status})
+            if args.verbose:
+                print(f"  {group['id']} N={len(group['candidates'])} best {group['best']} chose {chosen.winner} "
+                      f"({chosen.status}; so far {int(sum(hits))}/{len(rows)})", flush=True)
+        rate = wilson_interval(int(sum(hits)), n)
+        wall = time.monotonic() - started
+        vs_longest = paired([h - b for h, b in zip(hits, longest_hits, strict=True)])
+        vs_random = paired([h - b for h, b in zip(hits, random_hits, strict=True)])
+        print(f"{'jurist ' + method:28s} {rate}  judgments {judgments}, model calls {calls}, failed {failed}, "
+              f"{wall:.0f} s")
+        print(f"{'':28s} minus longest {show(vs_longest)}, minus random {show(vs_random)} (paired, bootstrap)",
+              flush=True)
+        report["methods"][method] = {"pick_rate": rate.model_dump(), "minus_longest": vs_longest,
+                                     "minus_random": vs_random, "judgments": judgments, "model_calls": calls,
+                                     "failed": failed, "wall_s": wall, "rows": rows}
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
