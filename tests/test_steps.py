@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from jurist.apps.steps import StepVerifier, Trajectory, first_error_scores, load_trajectories
+from jurist.apps.steps import StepVerifier, Trajectory, first_error_scores, load_trajectories, step_auc
 from jurist.backends.base import BackendError
 from jurist.backends.scripted import ScriptedBackend
 
@@ -59,6 +59,44 @@ def test_online_check_one_step_at_a_time():
 def test_threshold_moves_the_first_error():
     t = Trajectory(id="t", problem="p", steps=["ok", "WRONG"])
     assert verifier(threshold=0.05).verify(t).first_error == -1
+
+
+def test_a_verdict_reread_at_another_threshold_moves_its_first_error_without_judging_again():
+    backend = ScriptedBackend(script, spec="s")
+    result = StepVerifier.of(backend).verify(Trajectory(id="t", problem="p", steps=["ok", "WRONG", "ok"], label=1))
+    calls = len(backend.calls)
+    assert result.first_error == 1
+    lenient = result.at(0.05)
+    assert lenient.first_error == -1 and all(s.passed for s in lenient.steps) and lenient.reason == "every step passed"
+    strict = result.at(0.99)
+    assert strict.first_error == 0 and [s.passed for s in strict.steps] == [False, False, False]
+    assert result.first_error == 1 and len(backend.calls) == calls  # the original is unchanged, nothing re-judged
+
+
+def test_step_auc_compares_the_steps_before_the_first_error_with_the_first_wrong_step_only():
+    def graded(request):
+        latest = request.messages[-1].text.split("[Response]")[1]
+        p = float(latest.split("P=")[1].split()[0])
+        return {"yes": p, "no": 1 - p}
+
+    v = StepVerifier.of(ScriptedBackend(graded, spec="g"))
+    trajectories = [
+        # the steps after the first error (P=0.99) are left out: the label says nothing of them
+        Trajectory(id="1", problem="p", steps=["P=0.9", "P=0.2", "P=0.99"], label=1),
+        Trajectory(id="2", problem="p", steps=["P=0.8", "P=0.7"], label=-1),
+        Trajectory(id="3", problem="p", steps=["P=0.3"], label=0),
+        Trajectory(id="4", problem="p", steps=["P=0.01"]),  # unlabelled: left out
+    ]
+    results = v.verify_many(trajectories)
+    perfect = step_auc(results, n_resamples=200)
+    assert perfect.value == 1.0 and perfect.n == 5 and perfect.n_groups == 3 and perfect.method == "cluster bootstrap"
+    # now two first wrong steps are rated as high as right ones: of the 3 x 3 pairs, 6 ordered, 2 misordered, 1 tied
+    trajectories[2] = Trajectory(id="3", problem="p", steps=["P=0.75"], label=0)
+    trajectories.append(Trajectory(id="5", problem="p", steps=["P=0.8"], label=0))
+    mixed = step_auc(v.verify_many(trajectories), n_resamples=0)
+    assert mixed.value == pytest.approx((6 + 0.5) / 9)
+    only_right = step_auc(v.verify_many([trajectories[1]]), n_resamples=0)
+    assert only_right.value != only_right.value  # NaN: no wrong step to compare with
 
 
 def test_scores_as_processbench_counts_them():

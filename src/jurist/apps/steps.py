@@ -22,16 +22,18 @@ online, :meth:`StepVerifier.check` judges one new step before the next one runs.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel, Field
 
 from jurist.apps.online import OnlineJudge
 from jurist.backends.base import Backend
 from jurist.engine.store import Store
-from jurist.metrics.uncertainty import Estimate, wilson_interval
+from jurist.metrics.uncertainty import Estimate, bootstrap, wilson_interval
 from jurist.plan import Plan, PlanError
 from jurist.types import Item, Verdict
 
@@ -66,6 +68,13 @@ class TrajectoryVerdict(BaseModel):
     first_error: int | None
     label: int | None = None
     reason: str = ""
+
+    def at(self, threshold: float) -> TrajectoryVerdict:
+        """The same probabilities read at another threshold: each step's pass and the first failing step anew."""
+        steps = [s.model_copy(update={"passed": None if s.p_correct is None else s.p_correct >= threshold})
+                 for s in self.steps]
+        first, reason = first_error(steps)
+        return self.model_copy(update={"steps": steps, "first_error": first, "reason": reason})
 
 
 def step_text(step: Any) -> str:
@@ -207,3 +216,33 @@ def first_error_scores(verdicts: Sequence[TrajectoryVerdict]) -> FirstErrorScore
     return FirstErrorScores(erroneous=erroneous, correct=correct, f1=f1,
                             unknown=sum(v.first_error is None for v in labelled))
 
+
+def _auc(p: np.ndarray, right: np.ndarray) -> float:
+    """P(a right step's P(correct) > a first wrong step's), ties count one half (Mann-Whitney)."""
+    good, bad = p[right], p[~right]
+    if not len(good) or not len(bad):
+        return math.nan
+    return float(((good[:, None] > bad[None, :]).sum() + 0.5 * (good[:, None] == bad[None, :]).sum())
+                 / (len(good) * len(bad)))
+
+
+def step_auc(verdicts: Sequence[TrajectoryVerdict], *, n_resamples: int = 2000, seed: int | None = 0) -> Estimate:
+    """Whether P(correct) separates right steps from wrong ones, at no threshold: the AUC of P(correct) on the
+    steps before the first error (every step of a trajectory labelled -1) against the first wrong steps.
+
+    0.5 is no signal, 1 a perfect ordering. The steps after the first error are left out (the label says
+    nothing of them), and so are unusable verdicts. The interval is a cluster bootstrap over trajectories
+    (a trajectory's steps travel together). ``n`` counts the steps."""
+    p: list[float] = []
+    right: list[bool] = []
+    groups: list[str] = []
+    for v in verdicts:
+        if v.label is None:
+            continue
+        for s in v.steps:
+            if s.p_correct is not None and (v.label == -1 or s.index <= v.label):
+                p.append(s.p_correct)
+                right.append(v.label == -1 or s.index < v.label)
+                groups.append(v.id)
+    return bootstrap(_auc, np.array(p, dtype=float), np.array(right, dtype=bool), groups=groups,
+                     n_resamples=n_resamples, seed=seed)
