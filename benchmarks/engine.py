@@ -222,7 +222,10 @@ def child_plain(args: argparse.Namespace) -> dict[str, Any]:
     scores: list[float | None] = []
 
     async def main() -> None:
-        client = openai.AsyncOpenAI(base_url=args.base_url, api_key="EMPTY", max_retries=0, timeout=120.0)
+        transport = {"http_client": openai.DefaultAioHttpClient()} if getattr(
+            args, "openai_http_client", None) == "aiohttp" else {}  # benchmarks/http_overhead.py
+        client = openai.AsyncOpenAI(base_url=args.base_url, api_key="EMPTY", max_retries=0, timeout=120.0,
+                                    **transport)
         slots = asyncio.Semaphore(args.concurrency)
 
         async def one(messages: list[dict[str, str]]) -> float | None:
