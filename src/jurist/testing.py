@@ -518,9 +518,9 @@ class MockOpenAIServer:
 class AsyncMockOpenAIServer(MockOpenAIServer):
     """The same mock on an asyncio (aiohttp) server in a background thread, for load benchmarks.
 
-    The thread-per-connection server tops out near 700 requests/s on a 2-core machine, below what a
-    benchmark at 64 in flight and 50 ms needs (1,280/s); this one waits with ``asyncio.sleep`` and
-    serves thousands a second. Same answers, failures and counters.
+    The thread-per-connection server answers about 660 requests/s on a 2-core machine at 50 ms and 64 at
+    once, half of what that setting allows (1,280/s); this one waits with ``asyncio.sleep`` and does
+    better (``benchmarks/http_overhead.py``). Same answers, failures and counters.
     """
 
     def __init__(self, answer: AnswerFn | None = None, **options: Any):
