@@ -347,6 +347,13 @@ def versions(python: str) -> dict[str, str]:
         return {}
 
 
+def write_json(path: str | Path, report: dict[str, Any]) -> None:
+    """Every number of a benchmark run, as JSON (also used by http_overhead.py and ray_mock.py)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(report, indent=2, default=str) + "\n")
+    print(f"wrote {path}")
+
+
 def fmt(value: Any, spec: str = ".2f") -> str:
     return "-" if value is None else format(value, spec)
 
@@ -476,9 +483,7 @@ def orchestrate(args: argparse.Namespace) -> int:
         if note:
             print(f"note [{row['name']}]: {note}")
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(report, indent=2, default=str))
-        print(f"wrote {args.json}")
+        write_json(args.json, report)
     return 0
 
 

@@ -34,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from engine import (ROOT, RUBRIC, Meter, answer, child_plain, child_raw, jurist_items,  # noqa: E402
-                    machine, rendered_requests, run_child, versions)
+                    machine, run_child, versions, write_json)
 
 
 def child_backend(args: argparse.Namespace) -> dict[str, Any]:
@@ -136,9 +136,7 @@ def main() -> int:
             report["clients"][name] = out
     print(f"load average now {os.getloadavg()[0]:.1f}")
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(report, indent=2, default=str) + "\n")
-        print(f"wrote {args.json}")
+        write_json(args.json, report)
     return 0
 
 

@@ -34,7 +34,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from engine import ROOT, Meter, machine, run_child, versions  # noqa: E402
+from engine import ROOT, Meter, machine, run_child, versions, write_json  # noqa: E402
 
 CONFIGS = [(2, 32, 256), (2, 32, 32), (2, 64, 256)]  # actors, concurrency per actor, batch size
 
@@ -164,9 +164,7 @@ def main() -> int:
     if inits:
         print(f"ray.init took {min(inits):.1f} to {max(inits):.1f} s; load average now {os.getloadavg()[0]:.1f}")
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(report, indent=2, default=str) + "\n")
-        print(f"wrote {args.json}")
+        write_json(args.json, report)
     return 0
 
 
