@@ -35,6 +35,7 @@ def test_steps_over_processbench(tmp_path):
                                       *JUDGE, "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "F1" in result.output
+    assert "step AUC" in result.output
     assert len(rows(out)) == 4 and all(len(r["p_correct"]) >= 1 for r in rows(out))
 
 

@@ -82,7 +82,7 @@ def steps(
 ) -> None:
     """Verify each trajectory step by step: P(step correct) per step and the first failing step."""
     from jurist.apps.online import OnlineJudge
-    from jurist.apps.steps import StepVerifier, first_error_scores, load_trajectories, step_plan
+    from jurist.apps.steps import StepVerifier, first_error_scores, load_trajectories, step_auc, step_plan
 
     try:
         trajectories = load_trajectories(data, limit=limit)
@@ -97,6 +97,8 @@ def steps(
              ("unknown (an unusable verdict)", str(sum(r["first_error"] is None for r in rows)))]
     if any(v.label is not None for v in verdicts):
         shown += first_error_scores(verdicts).rows()
+        # the signal at no threshold: 0.5 is none (right steps vs first wrong steps, bootstrap over trajectories)
+        shown.append(("step AUC, right vs first wrong steps", step_auc(verdicts).format()))
     out.print(table(f"jurist steps · threshold {threshold:g}", shown))
     _write(out_path, rows)
 
