@@ -10,8 +10,11 @@ Sets (``--set``; ``--data`` for another copy of the file), from ``../shared/data
 - ``mtbench``: the MT-Bench human pairs (first turn, non-tie, 200 pairs as processed by LLMBar,
   ``mt_bench/human_pairwise_nontie_200_llmbar.json``) grouped per question. A group's candidates are
   the distinct answers of its pairs; the human-preferred answer is the one that won every human
-  comparison it was in while every other answer lost at least one. 33 of the 75 questions have such
-  an answer (N = 2..6 candidates).
+  comparison it was in while no other answer did. 33 of the 75 questions have such an answer
+  (N = 2..6 candidates).
+- ``pandalm``: the PandaLM test set (999 pairs of five models' answers, label the majority of three
+  annotators, ``pandalm/testset-v1.json``) grouped per instruction the same way; a tie is not a win.
+  84 of the 170 instructions have such an answer (N = 2..5).
 - ``summeval``: per news article (100), ``--n`` (4) of its 16 system summaries, drawn with
   ``random.Random(f"{seed}:{article_id}")``; a summary's human score is the mean of its four expert
   ratings (coherence, consistency, fluency, relevance: G-Eval's "overall"). The input is
@@ -44,6 +47,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -52,39 +56,51 @@ sys.path.insert(0, str(REPO / "src"))
 
 from jurist.apps.best_of_n import TASK_OF, Selector  # noqa: E402
 from jurist.apps.online import OnlineJudge  # noqa: E402
+from jurist.io import load_items  # noqa: E402
 from jurist.metrics.uncertainty import bootstrap, wilson_interval  # noqa: E402
 from jurist.plan import Plan  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "datasets"
 DATA = {
     "mtbench": SHARED / "mt_bench" / "human_pairwise_nontie_200_llmbar.json",
+    "pandalm": SHARED / "pandalm" / "testset-v1.json",
     "summeval": SHARED / "summeval" / "summeval_expert_avg.jsonl",
     "hanna": SHARED / "hanna" / "hanna_story_avg_scores.jsonl",
 }
+PAIRWISE_PRESET = {"mtbench": "llmbar", "pandalm": "pandalm"}  # sets of human pairs, grouped per input
 SUMMEVAL_DIMENSIONS = ("coherence", "consistency", "fluency", "relevance")
 HANNA_CRITERIA = ("relevance", "coherence", "empathy", "surprise", "engagement", "complexity")
 
 
-def mtbench_groups(path: Path) -> list[dict]:
-    """Questions whose human pairs single out one preferred answer: {id, input, candidates, best}."""
-    by_question: dict[int, list[dict]] = defaultdict(list)
-    for row in json.loads(path.read_text(encoding="utf-8")):
-        by_question[row["question_id"]].append(row)
+def pairwise_groups(items: Iterable[Any]) -> list[dict]:
+    """Inputs whose human pairs single out one preferred answer: {id, input, candidates, best}.
+
+    A group's candidates are the distinct answers of its pairs (by text). The preferred answer won
+    every human comparison it was in (a tie is not a win); every other answer is not such a one."""
+    by_input: dict[str, list[Any]] = defaultdict(list)
+    for item in items:
+        by_input[item.input or ""].append(item)
     result = []
-    for qid, rows in sorted(by_question.items()):
+    for text, pairs in by_input.items():
         candidates: dict[str, int] = {}
-        for row in rows:
-            for key in ("output_1", "output_2"):
-                candidates.setdefault(row[key], len(candidates))
-        wins, losses = Counter(), Counter()
-        for row in rows:
-            winner, loser = (row["output_1"], row["output_2"]) if row["label"] == 1 else (row["output_2"], row["output_1"])
-            wins[candidates[winner]] += 1
-            losses[candidates[loser]] += 1
-        undefeated = [c for c in range(len(candidates)) if losses[c] == 0 and wins[c] > 0]
-        if len(undefeated) == 1:
-            result.append({"id": f"q{qid}", "input": rows[0]["input"], "candidates": list(candidates),
-                           "best": undefeated[0]})
+        for item in pairs:
+            for answer in item.candidates:
+                candidates.setdefault(answer, len(candidates))
+        wins, not_won = Counter(), Counter()
+        for item in pairs:
+            a, b = (candidates[c] for c in item.candidates)
+            if item.label == "A":
+                wins[a] += 1
+                not_won[b] += 1
+            elif item.label == "B":
+                wins[b] += 1
+                not_won[a] += 1
+            else:  # a tie: neither answer won it
+                not_won[a] += 1
+                not_won[b] += 1
+        undefeated = [c for c in range(len(candidates)) if not_won[c] == 0 and wins[c] > 0]
+        if len(undefeated) == 1 and len(candidates) > 1:
+            result.append({"id": pairs[0].id, "input": text, "candidates": list(candidates), "best": undefeated[0]})
     return result
 
 
@@ -117,8 +133,8 @@ def read_jsonl(path: Path) -> list[dict]:
 
 def load(name: str, path: Path, n: int, seed: int) -> tuple[list[dict], int]:
     """The groups of set ``name`` and the number of draws left out for a tie."""
-    if name == "mtbench":
-        return mtbench_groups(path), 0
+    if name in PAIRWISE_PRESET:
+        return pairwise_groups(load_items(path, task="compare", preset=PAIRWISE_PRESET[name]).items), 0
     if name == "summeval":
         return rated_groups(read_jsonl(path), "article_id", "summary",
                             lambda r: sum(r[d] for d in SUMMEVAL_DIMENSIONS) / len(SUMMEVAL_DIMENSIONS),

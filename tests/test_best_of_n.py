@@ -89,3 +89,17 @@ def test_plan_task_must_fit_the_method():
         Selector(online, "knockout")
     with pytest.raises(ValueError, match="unknown method"):
         Selector(online, "vibes")  # type: ignore[arg-type]
+
+
+def test_a_knockout_favours_no_position():
+    # A judge that cannot tell answers apart (P(A) = 0.5 in both orders, so the first of each pair
+    # advances): who wins is decided by the bracket alone, which must not favour any index. With the
+    # candidates' own order as the bracket, the same index won every time.
+    flat = ScriptedBackend(lambda r: {"A": 0.5, "B": 0.5}, spec="s")
+    selector = Selector(OnlineJudge(Plan.parse({"task": "compare", "judge": {"spec": "s"}}), backends={"s": flat}),
+                        "knockout")
+    winners = [selector.choose(f"question {k}", [f"answer {c}" for c in range(5)]).winner for k in range(200)]
+    shares = [winners.count(c) / len(winners) for c in range(5)]
+    assert all(0.08 < share < 0.35 for share in shares), shares
+    again = selector.choose("question 7", [f"answer {c}" for c in range(5)])
+    assert again.winner == winners[7]  # the bracket is drawn from the input: reproducible

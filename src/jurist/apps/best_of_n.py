@@ -7,7 +7,12 @@ Four methods, each a plan run through the one runner (:class:`jurist.apps.online
 - ``round_robin``: compare every pair in both orders (task compare, N(N-1)/2 judgments); a candidate's
   strength is its mean P(win); ``sure`` = the winner's weakest head-to-head P(win).
 - ``knockout``: pairs compared in both orders, winners advance (N-1 judgments); ``sure`` = the
-  product of the winner's P(win) along its path (the probability it wins every match).
+  product of the winner's P(win) along its path (the probability it wins every match). When N is
+  not a power of two some candidates wait a round (a bye) and play fewer matches, which favours
+  them; so the bracket is drawn at random per input (seeded by ``seed``, the input and the
+  candidates: reproducible), and a bye goes to a candidate that has had none while one remains.
+  Otherwise the order the candidates come in would decide who is favoured: a judge at chance
+  would pick the fifth of five candidates half of the time.
 - ``listwise``: the candidates ranked together in several orders (task rank, 1 judgment of N views);
   ``sure`` = the share of bootstrap replicates that rank the winner first.
 
@@ -19,7 +24,9 @@ comparisons out and fail only when nothing is left to choose by.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -161,13 +168,18 @@ class Selector:
                        strengths=strengths)
 
     def _knockout(self, input: str, candidates: list[str], reference: str | None) -> BestOfN:
-        alive = list(range(len(candidates)))
+        alive = self._bracket(input, candidates)
         path_p = {k: 1.0 for k in alive}
+        had_bye: set[int] = set()
         strengths: list[float | None] = [None] * len(candidates)
         final: tuple[int, int, float] | None = None
         while len(alive) > 1:
-            pairs = [(alive[k], alive[k + 1]) for k in range(0, len(alive) - 1, 2)]
-            bye = [alive[-1]] if len(alive) % 2 else []  # the last one waits a round
+            bye: list[int] = []
+            if len(alive) % 2:  # the last candidate without a bye waits this round
+                waiting = next((k for k in reversed(alive) if k not in had_bye), alive[-1])
+                bye, alive = [waiting], [k for k in alive if k != waiting]
+                had_bye.add(waiting)
+            pairs = [(alive[k], alive[k + 1]) for k in range(0, len(alive), 2)]
             wins = self._pairs(input, candidates, reference, pairs)
             advancing = []
             for (i, j), p in wins.items():
@@ -183,6 +195,11 @@ class Selector:
         winner, _, p_win = final
         return BestOfN(status="chosen", method=self.method, winner=winner, margin=2 * p_win - 1, sure=path_p[winner],
                        strengths=strengths)
+
+    def _bracket(self, input: str, candidates: list[str]) -> list[int]:
+        """The candidates' indices in a random order drawn from ``seed``, the input and the candidates."""
+        digest = hashlib.sha256(json.dumps([self.seed, input, candidates]).encode("utf-8")).digest()
+        return [int(k) for k in np.random.default_rng(int.from_bytes(digest[:8], "big")).permutation(len(candidates))]
 
     # ------------------------------------------------------------------ listwise
 
