@@ -166,6 +166,11 @@ def _log_odds(f: Any) -> float:
     return a - b
 
 
+def length_ratio(first: str, second: str) -> float:
+    """log of (characters of the response shown first + 1) / (of the one shown second + 1)."""
+    return float(np.log((len(first) + 1) / (len(second) + 1)))
+
+
 def load_views(model: str, args: argparse.Namespace, layers_of: int = 0) -> dict[str, Any]:
     """Per set: y (1 = A better), log-odds [template, pair, view], layers [pair, view, layer, dim] (of the
     template at index ``layers_of``), tokens and seconds [template, pair, view]; pairs missing any request
@@ -179,7 +184,8 @@ def load_views(model: str, args: argparse.Namespace, layers_of: int = 0) -> dict
     for name, item in schedule(args):
         by_set.setdefault(name, []).append(item)
     for name, items in by_set.items():
-        rows: dict[str, list[Any]] = {"y": [], "odds": [], "layers": [], "tokens": [], "seconds": [], "id": []}
+        rows: dict[str, list[Any]] = {"y": [], "odds": [], "layers": [], "tokens": [], "seconds": [], "id": [],
+                                      "length": []}
         for item in items:
             paths = [[cache_file(model, request_key(sha, p.render(item, v))) for v in (0, 1)]
                      for p in protocols.values()]
@@ -192,10 +198,13 @@ def load_views(model: str, args: argparse.Namespace, layers_of: int = 0) -> dict
             rows["tokens"].append([[int(f["prompt_tokens"]) for f in pair] for pair in loaded])
             rows["seconds"].append([[float(f["seconds"]) for f in pair] for pair in loaded])
             rows["id"].append(item.id)
+            rows["length"].append([length_ratio(item.candidates[0], item.candidates[1]),
+                                   length_ratio(item.candidates[1], item.candidates[0])])
         if rows["y"]:
             out[name] = {"y": np.array(rows["y"]), "odds": np.array(rows["odds"]).transpose(1, 0, 2),
                          "layers": np.stack(rows["layers"]), "tokens": np.array(rows["tokens"]).transpose(1, 0, 2),
-                         "seconds": np.array(rows["seconds"]).transpose(1, 0, 2), "id": rows["id"]}
+                         "seconds": np.array(rows["seconds"]).transpose(1, 0, 2), "id": rows["id"],
+                         "length": np.array(rows["length"])}
     return out
 
 
@@ -245,21 +254,51 @@ def _probe_scores(model: Any, x0: np.ndarray, x1: np.ndarray) -> np.ndarray:
     return both_orders(np.stack([model.decision(x0), model.decision(x1)], axis=-1))
 
 
-_FITS: dict[tuple[int, tuple[str, ...], int, float], Any] = {}
+_FITS: dict[tuple[Any, ...], Any] = {}
 
 
-def probe_on(train: dict[str, Any], test: dict[str, Any], layer: int, c: float) -> np.ndarray:
+def length_slope(values: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """Least-squares slope of ``values`` (rows: views) on the views' length log-ratio. Both views of
+    every pair are present and their ratios are opposite, so the ratio has mean zero and needs no centring."""
+    centred = values - values.mean(axis=0)
+    return (length @ centred) / float(length @ length)
+
+
+def probe_on(train: dict[str, Any], test: dict[str, Any], layer: int, c: float,
+             length_neutral: bool = False) -> np.ndarray:
     """Fit on every set of ``train`` at ``layer``; the order-symmetric scores of ``test``'s pairs.
-    Fits are memoised: the outer and inner leave-one-dataset-out loops share them."""
-    key = (id(next(iter(train.values()))["layers"]), tuple(sorted(train)), layer, c)
+    ``length_neutral``: every feature is first residualised on the length log-ratio of the two responses
+    (slopes from the training views), so the probe cannot read length linearly: the "length-controlled"
+    correction of AlpacaEval, applied to the representation. Fits are memoised: the outer and inner
+    leave-one-dataset-out loops share them."""
+    key = (id(next(iter(train.values()))["layers"]), tuple(sorted(train)), layer, c, length_neutral)
     if key not in _FITS:
         x0 = np.vstack([_features(d["layers"], layer)[0] for d in train.values()])
         x1 = np.vstack([_features(d["layers"], layer)[1] for d in train.values()])
-        _FITS[key] = _fit(x0, x1, np.concatenate([d["y"] for d in train.values()]), c)
-    return _probe_scores(_FITS[key], *_features(test["layers"], layer))
+        slope = np.zeros(x0.shape[1])
+        if length_neutral:
+            length = np.concatenate([np.concatenate([d["length"][:, 0] for d in train.values()]),
+                                     np.concatenate([d["length"][:, 1] for d in train.values()])])
+            slope = length_slope(np.vstack([x0, x1]), length)
+            n = len(x0)
+            x0, x1 = x0 - np.outer(length[:n], slope), x1 - np.outer(length[n:], slope)
+        _FITS[key] = (_fit(x0, x1, np.concatenate([d["y"] for d in train.values()]), c), slope)
+    model, slope = _FITS[key]
+    t0, t1 = _features(test["layers"], layer)
+    return _probe_scores(model, t0 - np.outer(test["length"][:, 0], slope), t1 - np.outer(test["length"][:, 1], slope))
 
 
-def choose_probe(sets: dict[str, Any], layers: list[int], strengths: list[float]) -> tuple[int, float, dict]:
+def prompt_length_neutral(train: dict[str, Any], test: dict[str, Any], t_index: int) -> np.ndarray:
+    """The prompted verdict with the judge's own length slope (its log-odds of "shown first" on the length
+    log-ratio, fitted on the training sets' views, no labels needed) taken out, then both orders."""
+    odds = np.concatenate([d["odds"][t_index].T.ravel() for d in train.values()])
+    length = np.concatenate([d["length"].T.ravel() for d in train.values()])
+    slope = float(length_slope(odds[:, None], length)[0])
+    return both_orders(test["odds"][t_index] - slope * test["length"])
+
+
+def choose_probe(sets: dict[str, Any], layers: list[int], strengths: list[float],
+                 length_neutral: bool = False) -> tuple[int, float, dict]:
     """Layer and strength by leave-one-dataset-out inside ``sets``: the best worst case (then mean)."""
     table: dict[tuple[int, float], list[float]] = {}
     for layer in layers:
@@ -267,7 +306,8 @@ def choose_probe(sets: dict[str, Any], layers: list[int], strengths: list[float]
             accs = []
             for held in sets:
                 train = {k: v for k, v in sets.items() if k != held}
-                accs.append(float(accuracy(probe_on(train, sets[held], layer, c), sets[held]["y"]).mean()))
+                scores = probe_on(train, sets[held], layer, c, length_neutral)
+                accs.append(float(accuracy(scores, sets[held]["y"]).mean()))
             table[(layer, c)] = accs
     best = max(table, key=lambda k: (min(table[k]), np.mean(table[k])))
     return best[0], best[1], {f"{k[0]}@{k[1]}": [round(min(v), 4), round(float(np.mean(v)), 4)]
@@ -275,21 +315,23 @@ def choose_probe(sets: dict[str, Any], layers: list[int], strengths: list[float]
 
 
 def _probe_rows(data: dict[str, Any], names: list[str], label: str, layers: list[int],
-                strengths: list[float]) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, Any]]:
+                strengths: list[float], length_neutral: bool = False
+                ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, Any]]:
     """Probe configurations of one model: for each held-out set, layer and strength chosen on the other
     sets (inner leave-one-dataset-out) and fitted on them; plus one row per layer at a fixed strength."""
-    rows: dict[str, dict[str, np.ndarray]] = {f"{label} probe (LODO layer)": {}}
-    rows |= {f"{label} probe layer {layer}": {} for layer in layers}
+    label = f"{label} probe, length-neutral" if length_neutral else f"{label} probe"
+    rows: dict[str, dict[str, np.ndarray]] = {f"{label} (LODO layer)": {}}
+    rows |= {f"{label} layer {layer}": {} for layer in layers}
     choice: dict[str, Any] = {}
     for held in names:
         train = {k: data[k] for k in names if k != held}
-        layer, c, _ = choose_probe(train, layers, strengths)
-        rows[f"{label} probe (LODO layer)"][held] = probe_on(train, data[held], layer, c)
+        layer, c, _ = choose_probe(train, layers, strengths, length_neutral)
+        rows[f"{label} (LODO layer)"][held] = probe_on(train, data[held], layer, c, length_neutral)
         choice[held] = {"layer": layer, "C": c}
-        print(f"{label} probe for {held}: layer {layer}, C {c}", flush=True)
+        print(f"{label} for {held}: layer {layer}, C {c}", flush=True)
         for fixed in layers:
-            rows[f"{label} probe layer {fixed}"][held] = probe_on(train, data[held], fixed, 0.01)
-    layer, c, table = choose_probe({k: data[k] for k in names}, layers, strengths)
+            rows[f"{label} layer {fixed}"][held] = probe_on(train, data[held], fixed, 0.01, length_neutral)
+    layer, c, table = choose_probe({k: data[k] for k in names}, layers, strengths, length_neutral)
     choice["all sets"] = {"layer": layer, "C": c, "inner_lodo_worst_mean": table}
     return rows, choice
 
@@ -327,17 +369,25 @@ def analyse_phase(args: argparse.Namespace) -> int:
 
     for t_index, template in enumerate(templates):
         add(f"0.5b {template}", {n: both_orders(small[n]["odds"][t_index]) for n in names}, small, [t_index])
-    ensemble = {n: both_orders(small[n]["odds"].mean(axis=0)) for n in names}
-    add("0.5b ensemble", ensemble, small, list(range(len(templates))))
+        add(f"0.5b {template}, length-neutral",
+            {n: prompt_length_neutral({k: small[k] for k in names if k != n}, small[n], t_index) for n in names},
+            small, [t_index])
+    prompted = {n: both_orders(small[n]["odds"].mean(axis=0)) for n in names}
+    if len(templates) > 1:
+        add("0.5b ensemble", prompted, small, list(range(len(templates))))
     small_probes, small_choice = _probe_rows(small, names, "0.5b", layer_grid(small), strengths)
-    for name, scores in small_probes.items():
+    neutral_probes, small_choice["length-neutral"] = _probe_rows(small, names, "0.5b", layer_grid(small), strengths,
+                                                                 length_neutral=True)
+    for name, scores in (small_probes | neutral_probes).items():
         add(name, scores, small, [0])
     for t_index, template in enumerate(templates[1:], start=1):  # probes on the other templates' prompts
         other = load_views("0.5b", args, layers_of=t_index)
         probes, small_choice[template] = _probe_rows(other, names, f"0.5b[{template}]", layer_grid(other), strengths)
         for name, scores in probes.items():
             add(name.replace(f"0.5b[{template}] probe", f"0.5b probe[{template}]"), scores, other, [t_index])
-    add("0.5b probe + ensemble", {n: (small_probes["0.5b probe (LODO layer)"][n] + ensemble[n]) / 2 for n in names},
+    # a jury of the probe and the prompt (the ensemble when there are several templates): mean P(A)
+    jury_of = "ensemble" if len(templates) > 1 else "prompt"
+    add(f"0.5b probe + {jury_of}", {n: (small_probes["0.5b probe (LODO layer)"][n] + prompted[n]) / 2 for n in names},
         small, list(range(len(templates))))
     large_choice: dict[str, Any] = {}
     if large_names:
