@@ -166,16 +166,12 @@ def _log_odds(f: Any) -> float:
     return a - b
 
 
-def length_ratio(first: str, second: str) -> float:
-    """log of (characters of the response shown first + 1) / (of the one shown second + 1)."""
-    return float(np.log((len(first) + 1) / (len(second) + 1)))
-
-
 def load_views(model: str, args: argparse.Namespace, layers_of: int = 0) -> dict[str, Any]:
     """Per set: y (1 = A better), log-odds [template, pair, view], layers [pair, view, layer, dim] (of the
     template at index ``layers_of``), tokens and seconds [template, pair, view]; pairs missing any request
     are left out."""
     from jurist.learn.features import request_key
+    from jurist.learn.probe import length_ratio
 
     sha = model_sha(model)
     protocols = {t: protocol_for(t) for t in args.templates}
@@ -257,31 +253,23 @@ def _probe_scores(model: Any, x0: np.ndarray, x1: np.ndarray) -> np.ndarray:
 _FITS: dict[tuple[Any, ...], Any] = {}
 
 
-def length_slope(values: np.ndarray, length: np.ndarray) -> np.ndarray:
-    """Least-squares slope of ``values`` (rows: views) on the views' length log-ratio. Both views of
-    every pair are present and their ratios are opposite, so the ratio has mean zero and needs no centring."""
-    centred = values - values.mean(axis=0)
-    return (length @ centred) / float(length @ length)
-
-
 def probe_on(train: dict[str, Any], test: dict[str, Any], layer: int, c: float,
              length_neutral: bool = False) -> np.ndarray:
     """Fit on every set of ``train`` at ``layer``; the order-symmetric scores of ``test``'s pairs.
     ``length_neutral``: every feature is first residualised on the length log-ratio of the two responses
-    (slopes from the training views), so the probe cannot read length linearly: the "length-controlled"
-    correction of AlpacaEval, applied to the representation. Fits are memoised: the outer and inner
+    (slopes from the training views), so the probe cannot read length linearly, as ``jurist learn
+    --length-neutral`` fits it (``jurist.learn.probe``). Fits are memoised: the outer and inner
     leave-one-dataset-out loops share them."""
+    from jurist.learn.probe import residualise_length
+
     key = (id(next(iter(train.values()))["layers"]), tuple(sorted(train)), layer, c, length_neutral)
     if key not in _FITS:
         x0 = np.vstack([_features(d["layers"], layer)[0] for d in train.values()])
         x1 = np.vstack([_features(d["layers"], layer)[1] for d in train.values()])
         slope = np.zeros(x0.shape[1])
         if length_neutral:
-            length = np.concatenate([np.concatenate([d["length"][:, 0] for d in train.values()]),
-                                     np.concatenate([d["length"][:, 1] for d in train.values()])])
-            slope = length_slope(np.vstack([x0, x1]), length)
-            n = len(x0)
-            x0, x1 = x0 - np.outer(length[:n], slope), x1 - np.outer(length[n:], slope)
+            length = np.concatenate([d["length"][:, 0] for d in train.values()])
+            x0, x1, slope = residualise_length(x0, x1, length)
         _FITS[key] = (_fit(x0, x1, np.concatenate([d["y"] for d in train.values()]), c), slope)
     model, slope = _FITS[key]
     t0, t1 = _features(test["layers"], layer)
@@ -291,6 +279,8 @@ def probe_on(train: dict[str, Any], test: dict[str, Any], layer: int, c: float,
 def prompt_length_neutral(train: dict[str, Any], test: dict[str, Any], t_index: int) -> np.ndarray:
     """The prompted verdict with the judge's own length slope (its log-odds of "shown first" on the length
     log-ratio, fitted on the training sets' views, no labels needed) taken out, then both orders."""
+    from jurist.learn.probe import length_slope
+
     odds = np.concatenate([d["odds"][t_index].T.ravel() for d in train.values()])
     length = np.concatenate([d["length"].T.ravel() for d in train.values()])
     slope = float(length_slope(odds[:, None], length)[0])

@@ -15,7 +15,7 @@ from jurist.io import read_judgments
 from jurist.judge import Judge
 from jurist.learn import learner as learner_module
 from jurist.learn.learner import ProbeBackend, learn
-from jurist.learn.probe import ProbeError, fit_probe, load_probe, pair_probability, save_probe
+from jurist.learn.probe import ProbeError, fit_probe, length_ratio, load_probe, pair_probability, save_probe
 from jurist.learn.views import match_request, skeletons
 from jurist.protocols import PairwiseProtocol, PointwiseProtocol
 from jurist.strategies import Single, Swap
@@ -109,6 +109,46 @@ def test_pair_probability_of_the_swapped_item_is_the_complement():
     assert np.allclose(pair_probability(s0, s1) + pair_probability(s1, s0), 1.0, atol=1e-15)
 
 
+def _length_confounded_views(n: int, rng: np.random.Generator, length_follows_label: float):
+    """Both views of n pairs: feature 0 is the length ratio, feature 1 a noisy quality signal, three noise.
+    The longer response is the better one in ``length_follows_label`` of the pairs."""
+    y = (np.arange(n) % 2).astype(float)
+    sign = 2 * y - 1
+    quality = sign + rng.normal(scale=1.2, size=n)
+    length = np.where(rng.random(n) < length_follows_label, sign, -sign) * rng.uniform(0.3, 1.5, size=n)
+    x = np.column_stack([length, quality, rng.normal(size=(n, 3))])
+    x_swapped = np.column_stack([-length, -quality + rng.normal(scale=0.3, size=n), rng.normal(size=(n, 3))])
+    return x, x_swapped, y, length
+
+
+def test_a_length_neutral_probe_cannot_prefer_the_longer_response():
+    rng = np.random.default_rng(4)
+    x, x_swapped, y, length = _length_confounded_views(400, rng, 0.9)  # in training, longer is mostly better
+    neutral = fit_probe("compare", x, y, x_swapped=x_swapped, length=length)
+    plain = fit_probe("compare", x, y, x_swapped=x_swapped)
+    # on its training pairs (both views) the neutral probe's score has no linear relation with length at all
+    scores = np.concatenate([neutral.model.decision(x, length), neutral.model.decision(x_swapped, -length)])
+    assert abs(np.corrcoef(scores, np.concatenate([length, -length]))[0, 1]) < 1e-9
+    # where length misleads (the longer response is always the worse one), only the neutral probe still judges
+    tx, tx_swapped, ty, t_length = _length_confounded_views(400, rng, 0.0)
+
+    def accuracy(model, neutral_model):
+        p = pair_probability(model.decision(tx, t_length if neutral_model else None),
+                             model.decision(tx_swapped, -t_length if neutral_model else None))
+        return np.mean((p > 0.5) == (ty > 0.5))
+
+    assert accuracy(plain.model, False) < 0.5 < 0.75 < accuracy(neutral.model, True)
+    with pytest.raises(ProbeError, match="length ratio"):
+        neutral.model.decision(tx)
+    with pytest.raises(ProbeError, match="only a pairwise probe"):
+        fit_probe("binary", x, y, length=length)
+
+
+def test_length_ratio_is_antisymmetric():
+    assert length_ratio("abc", "a") == -length_ratio("a", "abc") > 0
+    assert length_ratio("", "") == 0.0
+
+
 # -- views -------------------------------------------------------------------------------
 
 def test_requests_are_matched_to_the_protocol_they_were_rendered_by():
@@ -152,6 +192,26 @@ def test_probe_verdicts_are_exact_mirrors_under_swap(fitted):
         assert forward.status == backward.status == "scored"
         assert forward.p_a == backward.p_b and forward.p_b == backward.p_a
         assert forward.preference == item.label
+
+
+def test_a_length_neutral_probe_round_trips_and_judges_through_the_fields(tmp_path):
+    # the fake features are the word-count difference: "the longer response is better" is all there is to
+    # learn, and a length-neutral probe must not learn it
+    source = FakeFeatures()
+    plain = learn(_pairs(120), PairwiseProtocol(), source, folds=5)
+    neutral = learn(_pairs(120), PairwiseProtocol(), source, folds=5, length_neutral=True)
+    assert plain.card.cv["calibrated"]["accuracy"] > 0.95
+    assert neutral.card.cv["calibrated"]["accuracy"] < 0.65 and neutral.card.features["length_neutral"] is True
+    directory = save_probe(tmp_path / "neutral", neutral.card, neutral.model)
+    card, model = load_probe(directory)
+    assert np.array_equal(model.length_slope, neutral.model.length_slope) and card.hash == neutral.card.hash
+    judge = Judge(ProbeBackend(directory, source=source), PairwiseProtocol(), Swap())
+    item = _pairs(1, seed=5)[0]
+    mirrored = item.model_copy(update={"candidates": item.candidates[::-1]})
+    forward, backward = asyncio.run(judge.ajudge(item)), asyncio.run(judge.ajudge(mirrored))
+    assert forward.status == "scored" and forward.p_a == backward.p_b
+    with pytest.raises(ProbeError, match="pairwise"):
+        learn(_pairs(20), PointwiseProtocol(scale="pass/fail"), source, length_neutral=True)
 
 
 def test_probe_refuses_another_base_model(fitted):

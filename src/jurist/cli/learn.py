@@ -46,6 +46,9 @@ def learn(
     layer: Annotated[int | None, typer.Option(help="Read this layer's hidden state (0 = first) instead of the "
                                                      "last one: middle layers of small models often judge better "
                                                      "(docs/quality.md).")] = None,
+    length_neutral: Annotated[bool, typer.Option(
+        "--length-neutral", help="compare: take the responses' length ratio out of the features first, so the "
+                                 "probe cannot prefer the longer response as such (docs/quality.md).")] = False,
     folds: Annotated[int, typer.Option(help="Cross-validation folds for the reported metrics.")] = 5,
     seed: Annotated[int, typer.Option(help="Seed of the fold assignment and the bootstrap.")] = 0,
     field: FieldOpt = None, preset: PresetOpt = None, label_map: LabelMapOpt = None, limit: LimitOpt = None,
@@ -79,14 +82,15 @@ def learn(
     try:
         source = make_features(base, layer=layer)
         with out.status("reading features from the base model...") as status:
-            learned = fit(loaded.items, judging, source, folds=folds, seed=seed,
+            learned = fit(loaded.items, judging, source, folds=folds, seed=seed, length_neutral=length_neutral,
                           progress=lambda done, total: status.update(f"features {done}/{total}"))
     except ProbeError as error:
         fail(error)
     card = learned.card
     save_probe(out_dir, card, learned.model)
     rows = [("base", f"{card.base['spec']} (sha256 {card.base['sha256'][:12]}...)"),
-            ("features", f"{'+'.join(card.features['groups'])}, dimension {card.features['dimension']}"),
+            ("features", f"{'+'.join(card.features['groups'])}, dimension {card.features['dimension']}"
+                         + (", length-neutral" if card.features.get("length_neutral") else "")),
             ("items", f"{card.data['n']} labelled ({card.data['dropped']} left out), balance {card.data['balance']}"),
             ("regularisation", f"{card.regularisation:g}")]
     if card.kind == "score":

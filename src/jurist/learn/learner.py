@@ -36,6 +36,7 @@ from jurist.learn.probe import (
     ProbeKind,
     data_warnings,
     fit_probe,
+    length_ratio,
     load_probe,
     score_distribution,
 )
@@ -169,9 +170,15 @@ class Learned:
 
 
 def learn(items: Sequence[Item], protocol: Protocol, source: FeatureSource, *, folds: int = 5, seed: int = 0,
-          progress: Any = None) -> Learned:
-    """Fit a probe for ``protocol`` on the labelled ``items`` with features from ``source``."""
+          progress: Any = None, length_neutral: bool = False, strength: float | None = None) -> Learned:
+    """Fit a probe for ``protocol`` on the labelled ``items`` with features from ``source``.
+
+    ``length_neutral`` (pairwise): residualise the features on the responses' length ratio first
+    (:mod:`jurist.learn.probe`); ``strength``: a fixed regularisation instead of an inner cross-validation.
+    """
     kind = probe_kind(protocol)
+    if length_neutral and kind != "compare":
+        raise ProbeError("--length-neutral is for pairwise probes (--protocol compare)")
     if kind == "compare" and len(getattr(protocol, "examples", ()) or ()) > 0:
         raise ProbeError("a probe is fitted on the plain protocol; few-shot examples are not supported")
     usable = [(item, t) for item in items if item.label is not None
@@ -197,8 +204,9 @@ def learn(items: Sequence[Item], protocol: Protocol, source: FeatureSource, *, f
     x = np.vstack(rows[0])
     scale = getattr(protocol, "scale", None)
     values = [float(v) for v in scale.values] if scale is not None else []
+    length = (np.array([length_ratio(*item.candidates[:2]) for item, _ in usable]) if length_neutral else None)
     fit = fit_probe(kind, x, y, x_swapped=np.vstack(rows[1]) if kind == "compare" else None, values=values,
-                    folds=folds, seed=seed)
+                    folds=folds, seed=seed, length=length, strength=strength)
     balance: dict[str, int] = {}
     for _, t in usable:
         key = ({1.0: "A", 0.0: "B"}[t] if kind == "compare" else f"{t:g}")
@@ -209,7 +217,8 @@ def learn(items: Sequence[Item], protocol: Protocol, source: FeatureSource, *, f
     card = ProbeCard(
         kind=kind, labels=list(labels), values=values, protocol=protocol.identity, skeletons=skeletons(protocol),
         features={"groups": list(source.groups), "dimension": int(x.shape[1]), "extractor": type(source).__name__,
-                  **({"layer": source.layer} if getattr(source, "layer", None) is not None else {})},
+                  **({"layer": source.layer} if getattr(source, "layer", None) is not None else {}),
+                  **({"length_neutral": True} if length_neutral else {})},
         base={"spec": source.spec, "sha256": source.sha256},
         data={"sha256": data_hash([i for i, _ in usable]), "n": len(usable), "balance": balance, "dropped": dropped},
         cv=fit.cv, regularisation=fit.strength, temperature=fit.temperature, sigma=fit.sigma, warnings=warnings,
@@ -255,7 +264,9 @@ class ProbeBackend(Backend):
                              f"({self.card.protocol}); use the same template, rubric/criteria and scale")
         with self._lock:
             vector, tokens = self.source.vector(request, fields)
-        s = float(self.model.decision(vector)[0])
+        length = (length_ratio(fields["response_a"], fields["response_b"])
+                  if self.model.length_slope is not None else None)
+        s = float(self.model.decision(vector, length)[0])
         if self.card.kind == "score":
             mass = score_distribution(s, self.card.sigma or 1.0, self.card.values)
             return {label: math.log(p) for label, p in zip(self.card.labels, mass)}, tokens

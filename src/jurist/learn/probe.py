@@ -19,6 +19,12 @@ Calibration: one temperature on the logit, fitted on out-of-fold scores (and, fo
 the reported calibration metrics, cross-fitted: each fold's temperature comes from
 the other folds).
 
+Length-neutral (``compare`` only): before fitting, every feature is residualised on the
+length log-ratio of the two responses (:func:`length_ratio`; slopes by least squares over both
+views of every pair, no labels needed), so the probe cannot read "the first response is the
+longer one" linearly: AlpacaEval's length control, applied to the representation. The slopes
+are part of the model and applied again at judging time.
+
 Inference needs only numpy: a probe is a mean/scale/coef/intercept/temperature in
 ``weights.npz`` plus ``card.json``.
 """
@@ -77,15 +83,48 @@ class ProbeCard(BaseModel):
 
 @dataclass
 class LinearModel:
-    """``(x - mean) / scale @ coef + intercept``: the fitted standardiser and linear model."""
+    """``(x - mean) / scale @ coef + intercept``: the fitted standardiser and linear model.
+
+    With ``length_slope`` (a length-neutral probe) ``x`` is first residualised: ``x - length * length_slope``,
+    where ``length`` is each row's :func:`length_ratio`.
+    """
 
     mean: np.ndarray
     scale: np.ndarray
     coef: np.ndarray
     intercept: float
+    length_slope: np.ndarray | None = None
 
-    def decision(self, x: np.ndarray) -> np.ndarray:
-        return ((np.atleast_2d(x) - self.mean) / self.scale) @ self.coef + self.intercept
+    def decision(self, x: np.ndarray, length: np.ndarray | float | None = None) -> np.ndarray:
+        x = np.atleast_2d(x)
+        if self.length_slope is not None:
+            if length is None:
+                raise ProbeError("a length-neutral probe needs the length ratio of the responses it judges")
+            x = x - np.outer(np.atleast_1d(np.asarray(length, dtype=float)), self.length_slope)
+        return ((x - self.mean) / self.scale) @ self.coef + self.intercept
+
+
+def length_ratio(first: str, second: str) -> float:
+    """log of (characters of the response shown first + 1) / (characters of the one shown second + 1)."""
+    return math.log((len(first) + 1) / (len(second) + 1))
+
+
+def length_slope(x: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """Least-squares slope of every column of ``x`` on ``length``. For the two views of every pair the
+    ratios are opposite, so ``length`` has mean zero and only ``x`` needs centring."""
+    centred = x - x.mean(axis=0)
+    denominator = float(length @ length)
+    if denominator <= 0:
+        raise ProbeError("a length-neutral probe needs pairs whose responses differ in length")
+    return (length @ centred) / denominator
+
+
+def residualise_length(x: np.ndarray, x_swapped: np.ndarray, length: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Both views' features with the length slope taken out, and the slope. ``length`` is each pair's
+    :func:`length_ratio` as shown in ``x`` (A first); the swapped view shows the opposite ratio."""
+    slope = length_slope(np.vstack([x, x_swapped]), np.concatenate([length, -length]))
+    return x - np.outer(length, slope), x_swapped - np.outer(-length, slope), slope
 
 
 # -- fitting ------------------------------------------------------------------------------
@@ -107,7 +146,6 @@ def fit_linear(x: np.ndarray, y: np.ndarray, groups: np.ndarray, regression: boo
                 inner_folds: int = 3, strength: float | None = None) -> tuple[LinearModel, float]:
     """Standardise and fit L2 logistic (or ridge); the strength comes from an inner grouped CV when not given."""
     from sklearn.linear_model import LogisticRegression, Ridge
-    from sklearn.preprocessing import StandardScaler
 
     def make(value: float) -> Any:
         return Ridge(alpha=value) if regression else LogisticRegression(C=value, max_iter=2000)
@@ -116,8 +154,8 @@ def fit_linear(x: np.ndarray, y: np.ndarray, groups: np.ndarray, regression: boo
         grid = ALPHA_GRID if regression else C_GRID
         losses = np.zeros(len(grid))
         for train, test in _folds(groups, inner_folds, seed + 1):
-            scaler = StandardScaler().fit(x[train])
-            xt, xv = scaler.transform(x[train]), scaler.transform(x[test])
+            mean, scale = _standardiser(x[train])
+            xt, xv = (x[train] - mean) / scale, (x[test] - mean) / scale
             for index, value in enumerate(grid):
                 model = make(value).fit(xt, y[train])
                 if regression:
@@ -126,12 +164,21 @@ def fit_linear(x: np.ndarray, y: np.ndarray, groups: np.ndarray, regression: boo
                     s = model.decision_function(xv)
                     losses[index] -= float((y[test] * log_expit(s) + (1 - y[test]) * log_expit(-s)).sum())
         strength = float(grid[int(np.argmin(losses))])
-    scaler = StandardScaler().fit(x)
-    scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
-    model = make(strength).fit((x - scaler.mean_) / scale, y)
+    mean, scale = _standardiser(x)
+    model = make(strength).fit((x - mean) / scale, y)
     coef = np.ravel(model.coef_).astype(np.float64)
-    return LinearModel(scaler.mean_.astype(np.float64), scale.astype(np.float64), coef,
-                       float(np.ravel(model.intercept_)[0])), strength
+    return LinearModel(mean, scale, coef, float(np.ravel(model.intercept_)[0])), strength
+
+
+def _standardiser(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column means and standard deviations; a column that is constant up to rounding keeps scale 1, so its
+    rounding noise is not blown up to unit variance (a feature that was exactly the length ratio is
+    such a column once a length-neutral probe has residualised it)."""
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(x)
+    floor = 1e-9 * max(1.0, float(np.max(np.abs(scaler.mean_), initial=0.0)), float(np.max(scaler.scale_, initial=0.0)))
+    return scaler.mean_.astype(np.float64), np.where(scaler.scale_ > floor, scaler.scale_, 1.0).astype(np.float64)
 
 
 def pair_probability(s_first: np.ndarray, s_second: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -183,19 +230,28 @@ def _binary_metrics(p: np.ndarray, y: np.ndarray, seed: int) -> dict[str, Any]:
 
 def fit_probe(kind: ProbeKind, x: np.ndarray, y: np.ndarray, *, x_swapped: np.ndarray | None = None,
               values: list[float] | None = None, folds: int = 5, seed: int = 0,
-              groups: np.ndarray | None = None) -> FitResult:
+              groups: np.ndarray | None = None, length: np.ndarray | None = None,
+              strength: float | None = None) -> FitResult:
     """Fit a probe and measure it out-of-fold.
 
     ``compare``: ``x`` holds the features of the view showing A first, ``x_swapped``
     of the view showing B first, ``y`` is 1 when A is better. ``binary``: ``y`` in
     {0, 1}. ``score``: ``y`` numeric. ``groups`` (one per item) keeps items that share
     something (a question, a reference) in the same fold; by default every item is its own group.
+    ``length`` (compare): each pair's :func:`length_ratio` as shown in ``x``; the probe is then
+    length-neutral (the slopes are fitted on every pair, folds included: they use no label).
+    ``strength``: the regularisation, instead of choosing it by an inner cross-validation.
     """
     n = len(y)
     item_groups = np.arange(n) if groups is None else np.asarray(groups)
+    slope = None
+    if length is not None and kind != "compare":
+        raise ProbeError("only a pairwise probe can be length-neutral")
     if kind == "compare":
         if x_swapped is None or x_swapped.shape != x.shape:
             raise ProbeError("a pairwise probe needs the features of both orders")
+        if length is not None:
+            x, x_swapped, slope = residualise_length(x, x_swapped, length)
         rows = np.vstack([x, x_swapped])
         targets = np.concatenate([y, 1 - y]).astype(float)
         row_items = np.concatenate([np.arange(n), np.arange(n)])
@@ -207,7 +263,8 @@ def fit_probe(kind: ProbeKind, x: np.ndarray, y: np.ndarray, *, x_swapped: np.nd
     raw = np.zeros(n) if kind != "compare" else np.zeros((n, 2))
     for train, test in splits:
         row_train = np.isin(row_items, train)
-        model, _ = fit_linear(rows[row_train], targets[row_train], row_groups[row_train], regression, seed)
+        model, _ = fit_linear(rows[row_train], targets[row_train], row_groups[row_train], regression, seed,
+                              strength=strength)
         if kind == "compare":
             raw[test, 0] = model.decision(x[test])
             raw[test, 1] = model.decision(x_swapped[test])  # type: ignore[index]
@@ -216,7 +273,8 @@ def fit_probe(kind: ProbeKind, x: np.ndarray, y: np.ndarray, *, x_swapped: np.nd
         else:
             raw[test] = model.decision(x[test])
 
-    final, strength = fit_linear(rows, targets, row_groups, regression, seed)
+    final, strength = fit_linear(rows, targets, row_groups, regression, seed, strength=strength)
+    final.length_slope = slope
     if regression:
         residual = raw - y
         sigma = float(max(np.sqrt(np.mean(residual ** 2)), 1e-3))
@@ -291,7 +349,9 @@ def save_probe(directory: str | Path, card: ProbeCard, model: LinearModel) -> Pa
     target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)
     weights = target / "weights.npz"
-    np.savez(weights, mean=model.mean, scale=model.scale, coef=model.coef, intercept=np.array([model.intercept]))
+    extra = {} if model.length_slope is None else {"length_slope": model.length_slope}
+    np.savez(weights, mean=model.mean, scale=model.scale, coef=model.coef, intercept=np.array([model.intercept]),
+             **extra)
     card.weights_sha256 = _weights_bytes(weights)
     card.jurist_version = __version__
     card.created = card.created or datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -312,7 +372,8 @@ def load_probe(directory: str | Path) -> tuple[ProbeCard, LinearModel]:
     if card.weights_sha256 and _weights_bytes(weights) != card.weights_sha256:
         raise ProbeError(f"{weights} does not match the sha256 recorded in {card_path} (was it replaced?)")
     with np.load(weights) as data:
-        model = LinearModel(data["mean"], data["scale"], data["coef"], float(data["intercept"][0]))
+        model = LinearModel(data["mean"], data["scale"], data["coef"], float(data["intercept"][0]),
+                            data["length_slope"] if "length_slope" in data.files else None)
     if model.coef.shape[0] != card.features.get("dimension"):
         raise ProbeError(f"{weights}: {model.coef.shape[0]} weights, the card says {card.features.get('dimension')}")
     return card, model
