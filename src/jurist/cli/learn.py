@@ -43,9 +43,10 @@ def learn(
     criteria: Annotated[str, typer.Option(help="compare: what makes a response better, or @FILE.")] = DEFAULT_CRITERIA,
     rubric: Annotated[str, typer.Option(help="score: rubric text, or @FILE.")] = DEFAULT_RUBRIC,
     scale: Annotated[str, typer.Option(help="score: 1-5, 1-10, pass/fail, yes/no.")] = "1-5",
-    layer: Annotated[int | None, typer.Option(help="Read this layer's hidden state (0 = first) instead of the "
-                                                     "last one: middle layers of small models often judge better "
-                                                     "(docs/quality.md).")] = None,
+    layer: Annotated[int | None, typer.Option(help="Read this layer's hidden state (0 = first; the number of "
+                                                     "layers = the final normed state) instead of the last one "
+                                                     "with the label log-probs: middle layers of small models "
+                                                     "often judge better (docs/quality.md).")] = None,
     length_neutral: Annotated[bool, typer.Option(
         "--length-neutral", help="compare: take the responses' length ratio out of the features first, so the "
                                  "probe cannot prefer the longer response as such (docs/quality.md).")] = False,

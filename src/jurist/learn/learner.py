@@ -63,8 +63,8 @@ class LlamaFeatures:
     """Features from a GGUF base model (see :mod:`jurist.learn.features`).
 
     By default the last hidden state + the label log-probs; with ``layer`` the residual
-    stream after that layer alone (read through the layer tap), as ``benchmarks/generalization.py``
-    measures it.
+    stream after that layer alone (read through the layer tap; ``layer`` = the number of layers is
+    the final normed state), as ``benchmarks/generalization.py`` measures it.
     """
 
     def __init__(self, spec: str = "local", max_prompt_tokens: int | None = None, layer: int | None = None):
@@ -81,8 +81,9 @@ class LlamaFeatures:
         self.sha256 = MODELS[target].sha256 if target in MODELS else file_sha256(Path(target))
         self.extractor = LlamaFeatureExtractor(backend, max_prompt_tokens, layers=layer is not None)
         n_layer = self.extractor.tap.n_layer if self.extractor.tap else 0
-        if layer is not None and not 0 <= layer < n_layer:
-            raise ProbeError(f"layer {layer}: {spec} has layers 0..{n_layer - 1}")
+        if layer is not None and not 0 <= layer <= n_layer:
+            raise ProbeError(f"layer {layer}: {spec} has layers 0..{n_layer - 1}, and {n_layer} for the final "
+                             "normed state")
         self.layer = layer
         self.groups = ("hidden", "label") if layer is None else ("layer",)
 
