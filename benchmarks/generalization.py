@@ -444,7 +444,17 @@ def analyse_phase(args: argparse.Namespace) -> int:
     small_only = [c for c in candidates if c.startswith("0.5b")]
     large_only = [c for c in candidates if c.startswith("1.5b")]
     pick = lambda pool: max(pool, key=lambda c: (matrix[c]["worst"], matrix[c]["macro"])) if pool else None  # noqa: E731
+    # the configuration the rule picks on all seven sets, against the default: paired per set and macro
+    rule_choice = pick(small_only)
+    versus_default = {}
+    if rule_choice is not None and rule_choice != default:
+        mine = {n: accuracy(*configs[rule_choice][n]) for n in names}
+        theirs = {n: accuracy(*configs[default][n]) for n in names}
+        versus_default = {"configuration": rule_choice,
+                          "per_set": {n: paired(mine[n], theirs[n]) for n in names},
+                          "macro_difference": _macro({n: mine[n] - theirs[n] for n in names})}
     result = {"pairs": {n: len(small[n]["y"]) for n in names}, "templates": templates, "matrix": matrix,
+              "chosen_vs_default": versus_default,
               "single_order_raw_vs_content_free": single, "content_free_prior": cf,
               "probe_choice": {"0.5b": small_choice, "1.5b": large_choice},
               "lodo": lodo, "lodo_summary": lodo_summary,
@@ -491,6 +501,79 @@ def content_free_prior(model: str, args: argparse.Namespace) -> dict[str, float]
     return prior
 
 
+class CachedFeatures:
+    """The extract phase's cached layer states as a ``jurist.learn`` feature source: a head is fitted by
+    ``jurist.learn.learner.learn`` (the fit ``jurist learn`` makes) without a model call."""
+
+    groups = ("layer",)
+
+    def __init__(self, model: str, layer: int):
+        self.model, self.layer = model, layer
+        self.spec = "local" if model == "0.5b" else f"local:{model}"
+        self.sha256 = model_sha(model)
+
+    def dimension(self, labels: Any) -> int:
+        raise NotImplementedError  # learn() reads the dimension from the vectors
+
+    def vector(self, request: Any, fields: Any) -> tuple[np.ndarray, int]:
+        from jurist.learn.features import request_key
+
+        cached = np.load(cache_file(self.model, request_key(self.sha256, request)))
+        return cached["layers"][self.layer].astype(np.float64), int(cached["prompt_tokens"])
+
+
+def ship_phase(args: argparse.Namespace) -> int:
+    """Fit the chosen head on every set (the layer chosen by leave-one-dataset-out over all of them, the
+    strength the matrix used), write it into ``args.out`` with its card and the leave-one-dataset-out
+    accuracy of the same configuration, then judge a few pairs with it on the real model and keep those
+    verdicts (examples.jsonl) for the test that reproduces them."""
+    from jurist.api import compare
+    from jurist.learn.learner import learn
+    from jurist.learn.probe import save_probe
+
+    result = json.loads(args.results.read_text(encoding="utf-8"))
+    neutral = args.config.endswith("length-neutral")
+    choice = result["probe_choice"]["0.5b"]["length-neutral" if neutral else "all sets"]
+    layer = choice["all sets"]["layer"] if neutral else choice["layer"]
+    strength = choice["all sets"]["C"] if neutral else choice["C"]
+    row = result["matrix"][f"0.5b probe{', length-neutral' if neutral else ''} (LODO layer)"]
+    from jurist.learn.features import request_key
+
+    source = CachedFeatures("0.5b", layer)
+    protocol = protocol_for("pairwise")
+    by_set: dict[str, list[Any]] = {}
+    for name, item in schedule(args):  # the pairs the matrix was measured on (every view extracted)
+        if name in SETS and all(cache_file("0.5b", request_key(source.sha256, protocol.render(item, v))).exists()
+                                for v in (0, 1)):
+            by_set.setdefault(name, []).append(item)
+    items = [item for group in by_set.values() for item in group]
+    learned = learn(items, protocol, source, length_neutral=neutral, strength=strength)
+    card = learned.card
+    card.features["extractor"] = "LlamaFeatures"  # fitted on the cached states of the same tap
+    card.transfer = {"benchmark": "benchmarks/generalization.py", "configuration": args.config,
+                     "pairs_per_set": {n: len(g) for n, g in by_set.items()}, "layer": layer, "C": strength,
+                     "leave_one_dataset_out": row["cells"], "macro": row["macro"], "worst": row["worst"],
+                     "worst_set": row["worst_set"]}
+    save_probe(args.out, card, learned.model)
+    # the first two pairs of each set, judged live; kept: the first --examples whose P(A) is not within 0.01
+    # of 0.5 (the test compares preferences too, and rounding on another CPU must not flip one)
+    candidates = [item.model_copy(update={"id": f"{name}-{item.id}"})  # ids repeat across sets
+                  for name, group in by_set.items() for item in group[:2]]
+    judged = compare(candidates, judge=f"probe:{args.out}").judgments
+    kept = [(item, j) for item, j in zip(candidates, judged, strict=True)
+            if j.verdict.p_a is not None and abs(j.verdict.p_a - 0.5) >= 0.01][: args.examples]
+    examples, verdicts = [item for item, _ in kept], [j for _, j in kept]
+    with (args.out / "examples.jsonl").open("w", encoding="utf-8") as handle:
+        for item, judgment in zip(examples, verdicts, strict=True):
+            v = judgment.verdict
+            handle.write(json.dumps({"id": item.id, "input": item.input, "response_a": item.candidates[0],
+                                     "response_b": item.candidates[1], "p_a": v.p_a, "preference": v.preference},
+                                    ensure_ascii=False) + "\n")
+    print(f"shipped {args.config} (layer {layer}, C {strength}) to {args.out}: {card.data['n']} pairs, "
+          f"examples {[round(j.verdict.p_a or 0, 4) for j in verdicts]}")
+    return 0
+
+
 def _print(result: dict[str, Any], names: list[str]) -> None:
     print("\nconfiguration | " + " | ".join(names) + " | macro | worst | tokens | s")
     for config, row in result["matrix"].items():
@@ -501,11 +584,13 @@ def _print(result: dict[str, Any], names: list[str]) -> None:
     for n, row in result["lodo"].items():
         print(f"  {n}: chose {row['chosen']}: {row['accuracy']} vs default {row['default']}, diff {row['difference']}")
     print("summary:", result["lodo_summary"], "chosen on all sets:", result["chosen_on_all_sets"])
+    if result["chosen_vs_default"]:
+        print("chosen on all sets minus default (paired):", result["chosen_vs_default"])
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("phase", choices=["extract", "analyse"])
+    parser.add_argument("phase", choices=["extract", "analyse", "ship"])
     parser.add_argument("--model", default="0.5b", choices=["0.5b", "1.5b"])
     parser.add_argument("--templates", type=lambda s: s.split(","), default=list(TEMPLATES))
     parser.add_argument("--per-set", type=int, default=30)
@@ -514,11 +599,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--all-layers", action="store_true")
     parser.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default: every core)")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--results", type=Path, default=Path("benchmarks/results/generalization.json"),
+                        help="ship: the analyse phase's JSON (the layer chosen on all sets)")
+    parser.add_argument("--config", default="probe, length-neutral", choices=["probe", "probe, length-neutral"],
+                        help="ship: which probe configuration")
+    parser.add_argument("--out", type=Path, help="ship: the head's directory (src/jurist/heads/NAME)")
+    parser.add_argument("--examples", type=int, default=4, help="ship: pairs judged live and kept")
     args = parser.parse_args(argv)
     if not SHARED.is_dir():
         print(f"needs the shared datasets at {SHARED}", file=sys.stderr)
         return 2
-    return extract_phase(args) if args.phase == "extract" else analyse_phase(args)
+    if args.phase == "ship" and args.out is None:
+        parser.error("ship needs --out")
+    return {"extract": extract_phase, "analyse": analyse_phase, "ship": ship_phase}[args.phase](args)
 
 
 if __name__ == "__main__":

@@ -233,3 +233,5 @@ def test_doctor_reports_cpu_build_and_models_as_json():
     assert "-DGGML_NATIVE=OFF" in report["facts"]["llama.cpp build"]["cmake_args"]
     assert "AVX" in report["facts"]["llama.cpp system info"] or "NEON" in report["facts"]["llama.cpp system info"]
     assert {f["name"] for f in report["findings"]} >= {"llama.cpp build", "model 0.5b"}
+    heads = {f["preset"]: f.get("head") for f in report["facts"]["judge presets"]}
+    assert heads["local:head"].startswith("pairwise-0.5b: layer 23 of local") and "length-neutral" in heads["local:head"]

@@ -183,5 +183,6 @@ def test_the_local_presets_name_their_models_and_worst_cases():
     assert parse_spec("local").embedded_model == parse_spec("local:0.5b").embedded_model == "0.5b"
     assert parse_spec("local:best").embedded_model == parse_spec("local:1.5b").embedded_model == "1.5b"
     assert parse_spec("local:my.gguf").embedded_model == "my.gguf"
+    assert parse_spec("local:head").embedded_model == "0.5b" and PRESETS["head"].head == "pairwise-0.5b"
     # every shipped preset's measured worst case reaches chance: each warns (docs/quality.md)
     assert all(preset.untrusted_note() for preset in PRESETS.values())

@@ -126,11 +126,29 @@ def _check_presets(diagnosis: Diagnosis) -> None:
     facts = []
     for preset in {p.name: p for p in PRESETS.values()}.values():
         fact: dict[str, object] = {"preset": preset.name, "model": preset.model, "summary": preset.summary}
+        if preset.head:
+            fact["head"] = _head_fact(preset.head)
         if preset.worst_case:
             fact["pairwise worst case"] = (f"{preset.worst_case[0]:.3f} [{preset.worst_case[1]:.3f}, "
                                            f"{preset.worst_case[2]:.3f}] on {preset.worst_set}")
         facts.append(fact)
     diagnosis.facts["judge presets"] = facts
+
+
+def _head_fact(name: str) -> str:
+    """What a shipped head reads and decides with, from its card (or why it cannot be read)."""
+    from jurist.backends.base import BackendError
+    from jurist.heads import head_dir
+    from jurist.learn.probe import load_probe
+
+    try:
+        card, _ = load_probe(head_dir(name))
+    except BackendError as error:
+        return f"{name}: cannot be read ({error})"
+    neutral = ", length-neutral" if card.features.get("length_neutral") else ""
+    return (f"{name}: layer {card.features.get('layer')} of {card.base['spec']} (sha256 {card.base['sha256'][:12]}...)"
+            f"{neutral}, fitted on {card.data['n']} human-labelled pairs (data sha256 {card.data['sha256'][:12]}...), "
+            f"probe:{card.hash[:16]}")
 
 
 def _check_smoke(diagnosis: Diagnosis, cpu: native.Cpu, build: native.InstalledBuild, model: Path) -> None:

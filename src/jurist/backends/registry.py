@@ -38,8 +38,15 @@ def resolve_backend(judge: str = "local", model: str | None = None, **options: A
 
 def _embedded(spec: JudgeSpec, model: str | None, options: dict[str, Any]) -> Backend:
     from jurist.backends.embedded import EmbeddedBackend  # llama-cpp-python is an optional extra
+    from jurist.backends.presets import preset_of
 
     options.pop("timeout_s", None)  # a model in this process has no request timeout
+    preset = preset_of(spec.target)
+    if preset is not None and preset.head is not None:  # a shipped head reads the model's layer states
+        from jurist.heads import head_dir
+        from jurist.learn.learner import ProbeBackend
+
+        return ProbeBackend(head_dir(preset.head))
     return EmbeddedBackend(spec.embedded_model, **options)
 
 

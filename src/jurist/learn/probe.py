@@ -71,6 +71,8 @@ class ProbeCard(BaseModel):
     temperature: float = 1.0
     sigma: float | None = None  # score probes: residual standard deviation
     warnings: list[str] = Field(default_factory=list)
+    # accuracy on datasets left out of the fit (a shipped head: benchmarks/generalization.py ship)
+    transfer: dict[str, Any] = Field(default_factory=dict)
     jurist_version: str = ""
     created: str = ""
     weights_sha256: str = ""

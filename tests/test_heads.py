@@ -1,0 +1,87 @@
+"""The heads shipped in the package (jurist.heads): each loads with its card, refuses another base model,
+is what its preset resolves to, and (on the real model) reproduces the verdicts recorded when it was shipped."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from jurist.api import compare
+from jurist.backends.models import MODELS
+from jurist.backends.presets import PRESETS
+from jurist.backends.registry import resolve_backend
+from jurist.heads import HEADS, head_dir
+from jurist.learn.learner import ProbeBackend
+from jurist.learn.probe import ProbeError, load_probe
+from jurist.types import Item
+
+SHIPPED = sorted(p.name for p in HEADS.iterdir() if (p / "card.json").is_file())
+HEAD_PRESETS = {p.name: p.head for p in PRESETS.values() if p.head}
+
+
+def test_a_head_is_shipped_and_every_head_preset_names_one():
+    assert SHIPPED and HEAD_PRESETS
+    assert set(HEAD_PRESETS.values()) <= set(SHIPPED)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_a_shipped_head_loads_with_its_card(name):
+    card, model = load_probe(head_dir(name))
+    assert card.kind == "compare" and card.labels == ["A", "B"]
+    assert card.base["sha256"] == MODELS["0.5b"].sha256 and card.base["spec"] == "local"
+    assert isinstance(card.features["layer"], int) and card.features["dimension"] == model.coef.shape[0]
+    assert len(card.data["sha256"]) == 64 and card.data["n"] >= 100
+    transfer = card.transfer
+    assert transfer["benchmark"] == "benchmarks/generalization.py"
+    assert len(transfer["leave_one_dataset_out"]) == 7  # one held-out accuracy per pairwise set
+    assert transfer["worst"] == min(cell[0] for cell in transfer["leave_one_dataset_out"].values())
+    assert card.features.get("length_neutral", False) == (model.length_slope is not None)
+    size = sum(f.stat().st_size for f in head_dir(name).iterdir())
+    assert size < 200_000  # small enough to live in the package
+
+
+class OtherBase:
+    """A feature source for another base model (the 1.5B's sha256): the head must refuse it."""
+
+    spec, groups, layer = "local:1.5b", ("layer",), 0
+    sha256 = MODELS["1.5b"].sha256
+
+    def dimension(self, labels):
+        return 1536
+
+    def vector(self, request, fields):
+        raise AssertionError("a refused base model is never read")
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_a_shipped_head_refuses_another_base_model(name):
+    with pytest.raises(ProbeError, match="sha256"):
+        ProbeBackend(head_dir(name), source=OtherBase())
+
+
+def test_the_head_preset_resolves_to_its_shipped_head_without_loading_a_model():
+    for spec, head in HEAD_PRESETS.items():
+        backend = resolve_backend(spec)
+        assert isinstance(backend, ProbeBackend) and backend.directory == head_dir(head)
+        assert backend._source is None  # the model is loaded on the first request, not before
+
+
+def _examples(name: str) -> list[dict]:
+    path = head_dir(name) / "examples.jsonl"
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("spec", sorted(HEAD_PRESETS))
+def test_a_shipped_head_reproduces_its_recorded_verdicts(spec):
+    recorded = _examples(HEAD_PRESETS[spec])
+    assert len(recorded) >= 3
+    items = [Item(id=r["id"], input=r["input"], candidates=[r["response_a"], r["response_b"]]) for r in recorded]
+    judged = compare(items, judge=spec).judgments
+    p_a = np.array([j.verdict.p_a for j in judged], dtype=float)
+    # the recorded values came from the same model and code; only float rounding of another CPU may differ
+    assert np.allclose(p_a, [r["p_a"] for r in recorded], atol=2e-3), (p_a, [r["p_a"] for r in recorded])
+    assert [j.verdict.preference for j in judged] == [r["preference"] for r in recorded]
+    assert all(j.verdict.status == "scored" for j in judged)
