@@ -22,7 +22,7 @@ the other folds).
 Length-neutral (``compare`` only): before fitting, every feature is residualised on the
 length log-ratio of the two responses (:func:`length_ratio`; slopes by least squares over both
 views of every pair, no labels needed), so the probe cannot read "the first response is the
-longer one" linearly: AlpacaEval's length control, applied to the representation. The slopes
+longer one" linearly (in the spirit of AlpacaEval's length control, on the representation). The slopes
 are part of the model and applied again at judging time.
 
 Inference needs only numpy: a probe is a mean/scale/coef/intercept/temperature in
