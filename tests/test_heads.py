@@ -85,3 +85,19 @@ def test_a_shipped_head_reproduces_its_recorded_verdicts(spec):
     assert np.allclose(p_a, [r["p_a"] for r in recorded], atol=2e-3), (p_a, [r["p_a"] for r in recorded])
     assert [j.verdict.preference for j in judged] == [r["preference"] for r in recorded]
     assert all(j.verdict.status == "scored" for j in judged)
+
+
+def test_a_head_asked_for_another_task_stops_the_run_before_loading_a_model():
+    from jurist.engine.runner import prepare
+    from jurist.plan import Plan, PlanError
+
+    items = [Item(id="s1", input="Say hi.", candidates=["hi"])]
+    for spec in HEAD_PRESETS:
+        with pytest.raises(PlanError, match="fitted for the labels"):
+            prepare(Plan.parse({"task": "score", "judge": {"spec": spec}}), items)
+        pair = [Item(id="p1", input="Say hi.", candidates=["hi", "hello"])]
+        with pytest.raises(PlanError, match="not rendered by the protocol"):
+            prepare(Plan.parse({"task": "compare", "judge": {"spec": spec},
+                                "protocol": {"criteria": "Prefer the shorter response."}}), pair)
+        prepared = prepare(Plan.parse({"task": "compare", "judge": {"spec": spec}}), pair)
+        assert prepared.judge.backend._source is None  # accepted, and still no model loaded

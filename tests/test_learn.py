@@ -295,6 +295,11 @@ def test_cli_learn_then_compare_with_the_probe(tmp_path, monkeypatch):
     refused = runner.invoke(app, ["compare", str(test), "--judge", f"probe:{tmp_path / 'judge'}", "--no-swap",
                                   "--store", str(tmp_path / "runs.db")])
     assert refused.exit_code != 0 and "--no-swap" in refused.output
+    # a task or criteria the probe was not fitted for stops before the run, with the probe's reason
+    other = runner.invoke(app, ["compare", str(test), "--judge", f"probe:{tmp_path / 'judge'}",
+                                "--criteria", "Prefer the shorter response.", "--store", str(tmp_path / "runs.db")])
+    assert other.exit_code != 0 and "not rendered by the protocol this probe was fitted for" in other.output
+    assert len(read_judgments(out)) == 8  # nothing was judged or overwritten
 
 
 def test_cli_learn_rejects_an_unknown_base(tmp_path):

@@ -83,7 +83,22 @@ def prepare(plan: Plan, data: Data, *, backends: Mapping[str, Backend] | None = 
     check_outputs(plan)
     judge = plan.build(_RenderOnly(plan.judge.vision) if dry_run else backends, protocol)
     items, errors = load_data(plan, data)
+    check_backends_accept(judge, items[:1])
     return Prepared(plan, judge, items, errors, template_warnings(plan, judge.protocol, items[:1]))
+
+
+def check_backends_accept(judge: JudgeLike, first: list[Item]) -> None:
+    """A backend that answers only some requests (a probe: one protocol) is asked about the first item's
+    request before the run, so a task or template it was not fitted for stops the run with its reason
+    instead of failing every item."""
+    for member in getattr(judge, "members", [judge]):
+        refusal = getattr(getattr(member, "backend", None), "refusal", None)
+        if refusal is None or not first:
+            continue
+        request, _ = member.render(first[0], 0)
+        reason = refusal(request)
+        if reason is not None:
+            raise PlanError(reason, ("judge.spec",))
 
 
 class _Unloaded(Backend):

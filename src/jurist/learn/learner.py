@@ -254,15 +254,24 @@ class ProbeBackend(Backend):
             self._source = source
         return self._source
 
+    def refusal(self, request: CompletionRequest) -> str | None:
+        """Why this probe cannot answer ``request`` (another protocol, other labels), or None.
+        The runner asks it of a run's first item, so a mismatch stops the run before any model call."""
+        if list(request.labels) != self.card.labels:
+            return (f"{self.spec} ({self.directory}): fitted for the labels {self.card.labels}, asked for "
+                    f"{request.labels}; judge with the protocol the probe was fitted for (see card.json)")
+        if match_request(request, self.card.skeletons) is None:
+            return (f"{self.spec} ({self.directory}): the request was not rendered by the protocol this probe was "
+                    f"fitted for ({self.card.protocol}); use the same task, template, rubric/criteria and scale")
+        return None
+
     def probabilities(self, request: CompletionRequest) -> tuple[dict[str, float], int]:
         """log P(label) over ``request.labels`` and the prompt tokens read."""
-        if list(request.labels) != self.card.labels:
-            raise ProbeError(f"{self.spec}: fitted for the labels {self.card.labels}, asked for {request.labels}; "
-                             "judge with the protocol the probe was fitted for (see card.json)")
+        refused = self.refusal(request)
+        if refused is not None:
+            raise ProbeError(refused)
         fields = match_request(request, self.card.skeletons)
-        if fields is None:
-            raise ProbeError(f"{self.spec}: the request was not rendered by the protocol this probe was fitted for "
-                             f"({self.card.protocol}); use the same template, rubric/criteria and scale")
+        assert fields is not None
         with self._lock:
             vector, tokens = self.source.vector(request, fields)
         length = (length_ratio(fields["response_a"], fields["response_b"])
