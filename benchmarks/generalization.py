@@ -528,6 +528,7 @@ def ship_phase(args: argparse.Namespace) -> int:
     accuracy of the same configuration, then judge a few pairs with it on the real model and keep those
     verdicts (examples.jsonl) for the test that reproduces them."""
     from jurist.api import compare
+    from jurist.learn.features import request_key
     from jurist.learn.learner import learn
     from jurist.learn.probe import save_probe
 
@@ -537,8 +538,6 @@ def ship_phase(args: argparse.Namespace) -> int:
     layer = choice["all sets"]["layer"] if neutral else choice["layer"]
     strength = choice["all sets"]["C"] if neutral else choice["C"]
     row = result["matrix"][f"0.5b probe{', length-neutral' if neutral else ''} (LODO layer)"]
-    from jurist.learn.features import request_key
-
     source = CachedFeatures("0.5b", layer)
     protocol = protocol_for("pairwise")
     by_set: dict[str, list[Any]] = {}
