@@ -33,9 +33,22 @@ Phases:
     the 1.5B; a jury of the two models. Then the leave-one-dataset-out table: for each set,
     the configuration chosen by worst case on the other six, and its accuracy on the set
     left out, next to the current default; paired differences with bootstrap CIs.
-    ``--json OUT`` writes everything (benchmarks/results/generalization.json).
+    ``--json OUT`` writes everything (benchmarks/results/generalization.json), including
+    ``chosen_vs_default``: the configuration the rule picks on all sets minus the default, paired.
+    Length-neutral levers: the prompt with its own length slope taken out, and probes whose features
+    are residualised on the responses' length ratio (``jurist learn --length-neutral``).
 
-        .venv/bin/python benchmarks/generalization.py analyse --json benchmarks/results/generalization.json
+        .venv/bin/python benchmarks/generalization.py analyse --templates pairwise --per-set 100 \
+            --json benchmarks/results/generalization.json
+
+``ship``
+    Fits the probe configuration the rule picks on all sets (``--config``; layer and strength from
+    ``--results``) on every set's cached features with ``jurist.learn.learner.learn``, writes it to
+    ``--out`` (card with the leave-one-dataset-out cells under ``transfer``, weights), then judges a
+    few pairs with it on the real model and keeps them as ``examples.jsonl`` (tests/test_heads.py)::
+
+        flock /tmp/jurist-model.lock .venv/bin/python benchmarks/generalization.py ship --templates pairwise \
+            --per-set 100 --out src/jurist/heads/pairwise-0.5b
 """
 
 from __future__ import annotations
