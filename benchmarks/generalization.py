@@ -36,7 +36,9 @@ Phases:
     ``--json OUT`` writes everything (benchmarks/results/generalization.json), including
     ``chosen_vs_default``: the configuration the rule picks on all sets minus the default, paired.
     Length-neutral levers: the prompt with its own length slope taken out, and probes whose features
-    are residualised on the responses' length ratio (``jurist learn --length-neutral``).
+    are residualised on the responses' length ratio (``jurist learn --length-neutral``). With several
+    templates: plain and length-neutral probes on each template's states, and on the mean of every
+    template's state (the ensemble's averaging of wording noise, applied to the features).
 
         .venv/bin/python benchmarks/generalization.py analyse --templates pairwise --per-set 100 \
             --json benchmarks/results/generalization.json
@@ -339,6 +341,16 @@ def _probe_rows(data: dict[str, Any], names: list[str], label: str, layers: list
     return rows, choice
 
 
+def _aligned(views: dict[str, Any], like: dict[str, Any]) -> dict[str, Any]:
+    """``views`` cut to the pairs of ``like``, in its order (a cache still being filled may hold more)."""
+    out = {}
+    for n, reference in like.items():
+        index = _subset(views[n], reference["id"])
+        out[n] = {k: [v[i] for i in index] if k == "id" else v[:, index] if k in ("odds", "tokens", "seconds")
+                  else v[index] for k, v in views[n].items()}
+    return out
+
+
 def _subset(data: dict[str, Any], ids: list[str]) -> np.ndarray:
     """Indices of ``ids`` in a set's pairs (to line two models up on the pairs both judged)."""
     where = {item_id: i for i, item_id in enumerate(data["id"])}
@@ -383,11 +395,19 @@ def analyse_phase(args: argparse.Namespace) -> int:
                                                                  length_neutral=True)
     for name, scores in (small_probes | neutral_probes).items():
         add(name, scores, small, [0])
-    for t_index, template in enumerate(templates[1:], start=1):  # probes on the other templates' prompts
-        other = load_views("0.5b", args, layers_of=t_index)
-        probes, small_choice[template] = _probe_rows(other, names, f"0.5b[{template}]", layer_grid(other), strengths)
-        for name, scores in probes.items():
-            add(name.replace(f"0.5b[{template}] probe", f"0.5b probe[{template}]"), scores, other, [t_index])
+    # probes on the other templates' prompts, and on the mean of every template's state: the ensemble's
+    # averaging of wording noise, applied to the features instead of the label log-odds
+    views = [small] + [_aligned(load_views("0.5b", args, layers_of=t), small) for t in range(1, len(templates))]
+    if len(templates) > 1:
+        views.append({n: {**small[n], "layers": np.mean([v[n]["layers"] for v in views], axis=0)} for n in names})
+    for t_index, template in list(enumerate(templates))[1:] + [(len(templates), "ensemble")] * (len(templates) > 1):
+        template_rows = [t_index] if t_index < len(templates) else list(range(len(templates)))
+        for neutral in (False, True):
+            probes, small_choice[template + ", length-neutral" * neutral] = _probe_rows(
+                views[t_index], names, f"0.5b[{template}]", layer_grid(small), strengths, length_neutral=neutral)
+            for name, scores in probes.items():
+                add(name.replace(f"0.5b[{template}] probe", f"0.5b probe[{template}]"), scores, views[t_index],
+                    template_rows)
     # a jury of the probe and the prompt (the ensemble when there are several templates): mean P(A)
     jury_of = "ensemble" if len(templates) > 1 else "prompt"
     add(f"0.5b probe + {jury_of}", {n: (small_probes["0.5b probe (LODO layer)"][n] + prompted[n]) / 2 for n in names},
