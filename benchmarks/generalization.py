@@ -41,7 +41,10 @@ Phases:
     template's state (the ensemble's averaging of wording noise, applied to the features).
 
         .venv/bin/python benchmarks/generalization.py analyse --templates pairwise --per-set 100 \
-            --json benchmarks/results/generalization.json
+            --json benchmarks/results/generalization.json      # round 2 (docs/quality.md)
+        .venv/bin/python benchmarks/generalization.py analyse --per-set 100 \
+            --templates pairwise,pairwise_plain,pairwise_question_last \
+            --json benchmarks/results/generalization_round3.json  # round 3
 
 ``ship``
     Fits the probe configuration the rule picks on all sets (``--config``; layer and strength from
