@@ -41,7 +41,7 @@ Phases:
     template's state (the ensemble's averaging of wording noise, applied to the features).
 
         .venv/bin/python benchmarks/generalization.py analyse --templates pairwise --per-set 100 \
-            --json benchmarks/results/generalization.json      # round 2 (docs/quality.md)
+            --no-with-1.5b --json benchmarks/results/generalization.json      # round 2 (docs/quality.md)
         .venv/bin/python benchmarks/generalization.py analyse --per-set 100 \
             --templates pairwise,pairwise_plain,pairwise_question_last \
             --json benchmarks/results/generalization_round3.json  # round 3
@@ -365,7 +365,10 @@ def analyse_phase(args: argparse.Namespace) -> int:
     names = [n for n in SETS if n in small]
     print("pairs per set (0.5b):", {n: len(small[n]["y"]) for n in names}, flush=True)
     large_args = argparse.Namespace(**{**vars(args), "templates": list(LARGE_TEMPLATES)})
-    large = load_views("1.5b", large_args) if (CACHE / "1.5b").exists() else {}
+    large = load_views("1.5b", large_args) if args.with_large else {}
+    if args.with_large and len(large) < len(names):
+        print(f"1.5b: cached on {sorted(large) or 'no set'} of {len(names)} sets: extract --model 1.5b for the rest",
+              flush=True)
     large_names = [n for n in names if n in large]
     templates = list(args.templates)
     cf = content_free_prior("0.5b", args)
@@ -628,6 +631,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("phase", choices=["extract", "analyse", "ship"])
     parser.add_argument("--model", default="0.5b", choices=["0.5b", "1.5b"])
     parser.add_argument("--templates", type=lambda s: s.split(","), default=list(TEMPLATES))
+    parser.add_argument("--with-1.5b", dest="with_large", action=argparse.BooleanOptionalAction, default=True,
+                        help="analyse: add the 1.5B's rows from its cache (--no-with-1.5b: the 0.5B only, so the "
+                             "result does not depend on what else this machine has cached)")
     parser.add_argument("--per-set", type=int, default=30)
     parser.add_argument("--max-chars", type=int, default=3000)
     parser.add_argument("--max-pairs", type=int, default=20)
