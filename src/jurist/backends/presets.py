@@ -2,7 +2,7 @@
 
 ``local`` (also ``local:0.5b``) and ``local:1.5b`` are the two embedded models, prompted with the
 default templates; ``local:head`` is the 0.5B read by a shipped head (``jurist.heads``; pairwise
-only); ``local:best`` is the most accurate local configuration measured (by macro mean).
+only); ``local:best`` is the most accurate shipped local configuration (by macro mean).
 ``benchmarks/generalization.py`` measured every lever it had (template families, a template
 ensemble, content-free calibration, probes on every layer, length-neutral probes) on seven
 human-labelled pairwise sets and chose by worst case with leave-one-dataset-out. For the 0.5B no
@@ -59,7 +59,7 @@ PRESETS["head"] = Preset("local:head", "0.5b", "Qwen2.5-Coder-0.5B-Instruct, lay
                          head="pairwise-0.5b")
 # the most accurate shipped local configuration, by macro mean in the matrix: today the 1.5B prompted (the 1.5B's
 # probe measured 0.005 higher, but no 1.5B head is shipped yet; docs/quality.md)
-PRESETS["best"] = Preset("local:best", "1.5b", "the most accurate local judge measured (today: the 1.5B prompted)",
+PRESETS["best"] = Preset("local:best", "1.5b", "the most accurate shipped local judge (today: the 1.5B prompted)",
                          worst_case=PRESETS["1.5b"].worst_case, worst_set=PRESETS["1.5b"].worst_set)
 PRESETS["0.5b"] = PRESETS[""]
 
