@@ -54,6 +54,9 @@ Phases:
 
         flock /tmp/jurist-model.lock .venv/bin/python benchmarks/generalization.py ship --templates pairwise \
             --per-set 100 --out src/jurist/heads/pairwise-0.5b
+        flock /tmp/jurist-model.lock .venv/bin/python benchmarks/generalization.py ship --model 1.5b \
+            --templates pairwise --per-set 100 --config probe \
+            --results benchmarks/results/generalization_round3.json --out src/jurist/heads/pairwise-1.5b
 """
 
 from __future__ import annotations
@@ -463,25 +466,39 @@ def analyse_phase(args: argparse.Namespace) -> int:
     # inspection only: their layer was not chosen blind)
     candidates = [c for c in matrix if matrix[c]["complete"] and not c.split()[-2:-1] == ["layer"]]
     default = "0.5b pairwise"
-    lodo, per_pair, base = {}, {}, {}
-    for held in names:
-        others = [n for n in names if n != held]
-        chosen = max(candidates, key=lambda c: (min(matrix[c]["cells"][n][0] for n in others),
-                                               np.mean([matrix[c]["cells"][n][0] for n in others])))
-        scores, y = configs[chosen][held]
-        base_scores, base_y = configs[default][held]
-        if len(y) != len(base_y):  # a 1.5B configuration: compare on the pairs both judged
-            index = _subset(small[held], large[held]["id"])
-            base_scores, base_y = base_scores[index], base_y[index]
-        per_pair[held], base[held] = accuracy(scores, y), accuracy(base_scores, base_y)
-        lodo[held] = {"chosen": chosen, "accuracy": estimate(per_pair[held]), "default": estimate(base[held]),
-                      "difference": paired(per_pair[held], base[held]), "pairs": int(len(y))}
-    lodo_summary = {"lodo_macro": _macro(per_pair), "default_macro": _macro(base),
-                    "macro_difference": _macro({n: per_pair[n] - base[n] for n in names}),
-                    "lodo_worst": round(min(float(v.mean()) for v in per_pair.values()), 4),
-                    "default_worst": round(min(float(v.mean()) for v in base.values()), 4)}
     small_only = [c for c in candidates if c.startswith("0.5b")]
     large_only = [c for c in candidates if c.startswith("1.5b")]
+
+    def lodo_table(pool: list[str], baseline: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """For each held-out set: the rule's choice among ``pool`` on the other sets (best worst case, then
+        mean), its accuracy on the held-out set, and the paired difference against ``baseline``."""
+        table, mine, theirs = {}, {}, {}
+        for held in names:
+            others = [n for n in names if n != held]
+            chosen = max(pool, key=lambda c: (min(matrix[c]["cells"][n][0] for n in others),
+                                              np.mean([matrix[c]["cells"][n][0] for n in others])))
+            scores, y = configs[chosen][held]
+            base_scores, base_y = configs[baseline][held]
+            if len(y) != len(base_y):  # a 1.5B configuration against a 0.5B one: the pairs both judged
+                index = _subset(small[held], large[held]["id"])
+                base_scores, base_y = base_scores[index], base_y[index]
+            mine[held], theirs[held] = accuracy(scores, y), accuracy(base_scores, base_y)
+            table[held] = {"chosen": chosen, "accuracy": estimate(mine[held]), "default": estimate(theirs[held]),
+                           "difference": paired(mine[held], theirs[held]), "pairs": int(len(y))}
+        summary = {"lodo_macro": _macro(mine), "default_macro": _macro(theirs),
+                   "macro_difference": _macro({n: mine[n] - theirs[n] for n in names}),
+                   "lodo_worst": round(min(float(v.mean()) for v in mine.values()), 4),
+                   "default_worst": round(min(float(v.mean()) for v in theirs.values()), 4)}
+        return table, summary
+
+    lodo, lodo_summary = lodo_table(candidates, default)
+    # each model's preset by the same rule among that model's configurations, against its prompted default
+    # (the issue's "local" and "local:1.5b")
+    lodo_by_model = {}
+    for model, pool, baseline in (("0.5b", small_only, default), ("1.5b", large_only, "1.5b pairwise")):
+        if pool and baseline in pool:
+            table, summary = lodo_table(pool, baseline)
+            lodo_by_model[model] = {"baseline": baseline, "folds": table, "summary": summary}
     pick = lambda pool: max(pool, key=lambda c: (matrix[c]["worst"], matrix[c]["macro"])) if pool else None  # noqa: E731
     # the configuration the rule picks on all seven sets, against the default: paired per set and macro
     rule_choice = pick(small_only)
@@ -496,7 +513,7 @@ def analyse_phase(args: argparse.Namespace) -> int:
               "chosen_vs_default": versus_default,
               "single_order_raw_vs_content_free": single, "content_free_prior": cf,
               "probe_choice": {"0.5b": small_choice, "1.5b": large_choice},
-              "lodo": lodo, "lodo_summary": lodo_summary,
+              "lodo": lodo, "lodo_summary": lodo_summary, "lodo_by_model": lodo_by_model,
               "chosen_on_all_sets": {"any": pick(candidates), "0.5b": pick(small_only), "1.5b": pick(large_only),
                                      "most_accurate": max(candidates, key=lambda c: matrix[c]["macro"])}}
     _print(result, names)
@@ -573,15 +590,21 @@ def ship_phase(args: argparse.Namespace) -> int:
 
     result = json.loads(args.results.read_text(encoding="utf-8"))
     neutral = args.config.endswith("length-neutral")
-    choice = result["probe_choice"]["0.5b"]["length-neutral" if neutral else "all sets"]
-    layer = choice["all sets"]["layer"] if neutral else choice["layer"]
-    strength = choice["all sets"]["C"] if neutral else choice["C"]
-    row = result["matrix"][f"0.5b probe{', length-neutral' if neutral else ''} (LODO layer)"]
-    source = CachedFeatures("0.5b", layer)
+    row_name = f"{args.model} probe{', length-neutral' if neutral else ''} (LODO layer)"
+    if row_name not in result["matrix"]:
+        print(f"{args.results} has no row {row_name!r}: run analyse with that configuration first", file=sys.stderr)
+        return 2
+    row = result["matrix"][row_name]
+    # the 0.5B's choices are keyed by configuration; the 1.5B's by template (its probes are plain only)
+    choices = result["probe_choice"][args.model]
+    choice = choices["length-neutral"]["all sets"] if neutral else choices.get("all sets") or \
+        choices["pairwise"]["all sets"]
+    layer, strength = choice["layer"], choice["C"]
+    source = CachedFeatures(args.model, layer)
     protocol = protocol_for("pairwise")
     by_set: dict[str, list[Any]] = {}
     for name, item in schedule(args):  # the pairs the matrix was measured on (every view extracted)
-        if name in SETS and all(cache_file("0.5b", request_key(source.sha256, protocol.render(item, v))).exists()
+        if name in SETS and all(cache_file(args.model, request_key(source.sha256, protocol.render(item, v))).exists()
                                 for v in (0, 1)):
             by_set.setdefault(name, []).append(item)
     items = [item for group in by_set.values() for item in group]
@@ -607,7 +630,7 @@ def ship_phase(args: argparse.Namespace) -> int:
             handle.write(json.dumps({"id": item.id, "input": item.input, "response_a": item.candidates[0],
                                      "response_b": item.candidates[1], "p_a": v.p_a, "preference": v.preference},
                                     ensure_ascii=False) + "\n")
-    print(f"shipped {args.config} (layer {layer}, C {strength}) to {args.out}: {card.data['n']} pairs, "
+    print(f"shipped {args.model} {args.config} (layer {layer}, C {strength}) to {args.out}: {card.data['n']} pairs, "
           f"examples {[round(j.verdict.p_a or 0, 4) for j in verdicts]}")
     return 0
 
@@ -622,6 +645,11 @@ def _print(result: dict[str, Any], names: list[str]) -> None:
     for n, row in result["lodo"].items():
         print(f"  {n}: chose {row['chosen']}: {row['accuracy']} vs default {row['default']}, diff {row['difference']}")
     print("summary:", result["lodo_summary"], "chosen on all sets:", result["chosen_on_all_sets"])
+    for model, table in result["lodo_by_model"].items():
+        print(f"leave-one-dataset-out among the {model}'s configurations, against {table['baseline']}:")
+        for n, row in table["folds"].items():
+            print(f"  {n}: chose {row['chosen']}: {row['accuracy']} vs {row['default']}, diff {row['difference']}")
+        print("  summary:", table["summary"])
     if result["chosen_vs_default"]:
         print("chosen on all sets minus default (paired):", result["chosen_vs_default"])
 
