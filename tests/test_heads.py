@@ -19,18 +19,22 @@ from jurist.types import Item
 
 SHIPPED = sorted(p.name for p in HEADS.iterdir() if (p / "card.json").is_file())
 HEAD_PRESETS = {p.name: p.head for p in PRESETS.values() if p.head}
+# the embedded model each shipped head reads, from the preset that names it
+HEAD_MODEL = {p.head: p.model for p in PRESETS.values() if p.head}
 
 
 def test_a_head_is_shipped_and_every_head_preset_names_one():
     assert SHIPPED and HEAD_PRESETS
-    assert set(HEAD_PRESETS.values()) <= set(SHIPPED)
+    assert set(HEAD_PRESETS.values()) == set(SHIPPED)  # no head ships without a preset, none is named but missing
 
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_a_shipped_head_loads_with_its_card(name):
     card, model = load_probe(head_dir(name))
     assert card.kind == "compare" and card.labels == ["A", "B"]
-    assert card.base["sha256"] == MODELS["0.5b"].sha256 and card.base["spec"] == "local"
+    model_key = HEAD_MODEL[name]
+    assert card.base["sha256"] == MODELS[model_key].sha256
+    assert card.base["spec"] == ("local" if model_key == "0.5b" else f"local:{model_key}")
     assert isinstance(card.features["layer"], int) and card.features["dimension"] == model.coef.shape[0]
     assert len(card.data["sha256"]) == 64 and card.data["n"] >= 100
     transfer = card.transfer
@@ -43,10 +47,13 @@ def test_a_shipped_head_loads_with_its_card(name):
 
 
 class OtherBase:
-    """A feature source for another base model (the 1.5B's sha256): the head must refuse it."""
+    """A feature source for another embedded model than the head's: the head must refuse it."""
 
-    spec, groups, layer = "local:1.5b", ("layer",), 0
-    sha256 = MODELS["1.5b"].sha256
+    groups, layer = ("layer",), 0
+
+    def __init__(self, model_key: str):
+        self.spec = "local" if model_key == "0.5b" else f"local:{model_key}"
+        self.sha256 = MODELS[model_key].sha256
 
     def dimension(self, labels):
         return 1536
@@ -57,8 +64,11 @@ class OtherBase:
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_a_shipped_head_refuses_another_base_model(name):
-    with pytest.raises(ProbeError, match="sha256"):
-        ProbeBackend(head_dir(name), source=OtherBase())
+    others = [key for key in MODELS if key != HEAD_MODEL[name]]
+    assert others
+    for other in others:
+        with pytest.raises(ProbeError, match="sha256"):
+            ProbeBackend(head_dir(name), source=OtherBase(other))
 
 
 def test_the_head_preset_resolves_to_its_shipped_head_without_loading_a_model():
