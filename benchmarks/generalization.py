@@ -44,7 +44,11 @@ Phases:
             --no-with-1.5b --json benchmarks/results/generalization.json      # round 2 (docs/quality.md)
         .venv/bin/python benchmarks/generalization.py analyse --per-set 100 \
             --templates pairwise,pairwise_plain,pairwise_question_last \
+            --large-templates pairwise,pairwise_question_last \
             --json benchmarks/results/generalization_round3.json  # round 3
+
+    The 1.5B's rows (``--large-templates``) are its prompt and its plain and length-neutral probes per
+    template; juries pair it with the 0.5B.
 
 ``ship``
     Fits the probe configuration the rule picks on all sets (``--config``; layer and strength from
@@ -84,7 +88,7 @@ SETS: dict[str, tuple[str, str]] = {  # name -> (path under datasets/, io preset
     "faireval": ("faireval/faireval_nontie66_llmbar.json", "llmbar"),
 }
 TEMPLATES = ("pairwise", "pairwise_plain", "pairwise_question_last")
-LARGE_TEMPLATES = ("pairwise",)  # the 1.5B is ~3x slower: the default template only
+LARGE_TEMPLATES = ("pairwise",)  # the 1.5B is ~3x slower: by default the default template only (--large-templates)
 # Placeholder pairs for content-free calibration: the judge's prior when there is nothing to judge.
 CONTENT_FREE = (("", "", ""), ("N/A", "N/A", "N/A"), ("[instruction]", "[response]", "[response]"))
 
@@ -367,7 +371,8 @@ def analyse_phase(args: argparse.Namespace) -> int:
     small = load_views("0.5b", args)
     names = [n for n in SETS if n in small]
     print("pairs per set (0.5b):", {n: len(small[n]["y"]) for n in names}, flush=True)
-    large_args = argparse.Namespace(**{**vars(args), "templates": list(LARGE_TEMPLATES)})
+    large_templates = list(args.large_templates)
+    large_args = argparse.Namespace(**{**vars(args), "templates": large_templates})
     large = load_views("1.5b", large_args) if args.with_large else {}
     if args.with_large and len(large) < len(names):
         print(f"1.5b: cached on {sorted(large) or 'no set'} of {len(names)} sets: extract --model 1.5b for the rest",
@@ -423,14 +428,19 @@ def analyse_phase(args: argparse.Namespace) -> int:
         small, list(range(len(templates))))
     large_choice: dict[str, Any] = {}
     if large_names:
-        for t_index, template in enumerate(LARGE_TEMPLATES):
+        for t_index, template in enumerate(large_templates):
             add(f"1.5b {template}", {n: both_orders(large[n]["odds"][t_index]) for n in large_names}, large, [t_index])
-            data = large if t_index == 0 else load_views("1.5b", large_args, layers_of=t_index)
+            add(f"1.5b {template}, length-neutral",
+                {n: prompt_length_neutral({k: large[k] for k in large_names if k != n}, large[n], t_index)
+                 for n in large_names}, large, [t_index])
+            data = large if t_index == 0 else _aligned(load_views("1.5b", large_args, layers_of=t_index), large)
             label = "1.5b" if t_index == 0 else f"1.5b[{template}]"
-            probes, large_choice[template] = _probe_rows(data, large_names, label, layer_grid(data), strengths)
-            for name, scores in probes.items():
-                add(name.replace("1.5b[", "1.5b probe[").replace("] probe", "]") if t_index else name, scores, data,
-                    [t_index])
+            for neutral in (False, True):
+                probes, large_choice[template + ", length-neutral" * neutral] = _probe_rows(
+                    data, large_names, label, layer_grid(data), strengths, length_neutral=neutral)
+                for name, scores in probes.items():
+                    add(name.replace("1.5b[", "1.5b probe[").replace("] probe", "]") if t_index else name, scores,
+                        data, [t_index])
         juries = [("jury 0.5b + 1.5b, question last", "0.5b pairwise_question_last", "1.5b pairwise_question_last"),
                   ("jury 0.5b + 1.5b, default template", "0.5b pairwise", "1.5b pairwise"),
                   ("jury 0.5b probe + 1.5b probe", "0.5b probe (LODO layer)", "1.5b probe (LODO layer)")]
@@ -595,10 +605,12 @@ def ship_phase(args: argparse.Namespace) -> int:
         print(f"{args.results} has no row {row_name!r}: run analyse with that configuration first", file=sys.stderr)
         return 2
     row = result["matrix"][row_name]
-    # the 0.5B's choices are keyed by configuration; the 1.5B's by template (its probes are plain only)
+    # the 0.5B's choices are keyed by configuration ("all sets" is its plain probe's), the 1.5B's by template
     choices = result["probe_choice"][args.model]
-    choice = choices["length-neutral"]["all sets"] if neutral else choices.get("all sets") or \
-        choices["pairwise"]["all sets"]
+    if args.model == "0.5b":
+        choice = choices["length-neutral"]["all sets"] if neutral else choices["all sets"]
+    else:
+        choice = choices["pairwise" + ", length-neutral" * neutral]["all sets"]
     layer, strength = choice["layer"], choice["C"]
     source = CachedFeatures(args.model, layer)
     protocol = protocol_for("pairwise")
@@ -662,6 +674,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--with-1.5b", dest="with_large", action=argparse.BooleanOptionalAction, default=True,
                         help="analyse: add the 1.5B's rows from its cache (--no-with-1.5b: the 0.5B only, so the "
                              "result does not depend on what else this machine has cached)")
+    parser.add_argument("--large-templates", type=lambda s: s.split(","), default=list(LARGE_TEMPLATES),
+                        help="analyse: the 1.5B's templates (each must be extracted with --model 1.5b first)")
     parser.add_argument("--per-set", type=int, default=30)
     parser.add_argument("--max-chars", type=int, default=3000)
     parser.add_argument("--max-pairs", type=int, default=20)
