@@ -75,6 +75,7 @@ def test_the_head_preset_resolves_to_its_shipped_head_without_loading_a_model():
     for spec, head in HEAD_PRESETS.items():
         backend = resolve_backend(spec)
         assert isinstance(backend, ProbeBackend) and backend.directory == head_dir(head)
+        assert backend.spec == f"{spec}:{backend.card.hash[:16]}"  # verdicts name the preset and the head's weights
         assert backend._source is None  # the model is loaded on the first request, not before
 
 
@@ -95,6 +96,7 @@ def test_a_shipped_head_reproduces_its_recorded_verdicts(spec):
     assert np.allclose(p_a, [r["p_a"] for r in recorded], atol=2e-3), (p_a, [r["p_a"] for r in recorded])
     assert [j.verdict.preference for j in judged] == [r["preference"] for r in recorded]
     assert all(j.verdict.status == "scored" for j in judged)
+    assert all(j.judge.startswith(f"{spec}:") for j in judged)  # the verdict records which preset and head decided
 
 
 def test_a_head_asked_for_another_task_stops_the_run_before_loading_a_model():

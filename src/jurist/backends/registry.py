@@ -46,7 +46,7 @@ def _embedded(spec: JudgeSpec, model: str | None, options: dict[str, Any]) -> Ba
         from jurist.heads import head_dir
         from jurist.learn.learner import ProbeBackend
 
-        return ProbeBackend(head_dir(preset.head))
+        return ProbeBackend(head_dir(preset.head), preset=preset.name)
     return EmbeddedBackend(spec.embedded_model, **options)
 
 

@@ -10,7 +10,8 @@ fitted for, computes the same features on the same base model (refusing a base
 model whose sha256 differs), and answers with ``label_logprobs`` = the probe's
 log-probabilities over the request's labels. Protocols read it exactly as they
 read the embedded judge, so caching, swap, juries and cascades work unchanged.
-Its ``spec`` is ``probe:<card hash>``, so the completion cache never mixes two probes.
+Its ``spec`` is ``probe:<card hash>`` (``PRESET:<card hash>`` for a shipped head), so the completion
+cache never mixes two probes and each verdict names the probe that gave it.
 """
 
 from __future__ import annotations
@@ -230,10 +231,11 @@ def learn(items: Sequence[Item], protocol: Protocol, source: FeatureSource, *, f
 class ProbeBackend(Backend):
     """A fitted probe served as a judge: ``resolve_backend("probe:DIR")``."""
 
-    def __init__(self, directory: str | Path, source: FeatureSource | None = None):
+    def __init__(self, directory: str | Path, source: FeatureSource | None = None, preset: str | None = None):
         self.directory = Path(directory)
         self.card, self.model = load_probe(self.directory)
-        self.spec = f"probe:{self.card.hash[:16]}"
+        # every verdict names the probe's weights; a shipped head also names the preset that chose it
+        self.spec = f"{preset or 'probe'}:{self.card.hash[:16]}"
         self._source = source
         self._lock = threading.Lock()
         if source is not None:
