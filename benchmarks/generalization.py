@@ -44,7 +44,6 @@ Phases:
             --no-with-1.5b --json benchmarks/results/generalization.json      # round 2 (docs/quality.md)
         .venv/bin/python benchmarks/generalization.py analyse --per-set 100 \
             --templates pairwise,pairwise_plain,pairwise_question_last \
-            --large-templates pairwise,pairwise_question_last \
             --json benchmarks/results/generalization_round3.json  # round 3
 
     The 1.5B's rows (``--large-templates``) are its prompt and its plain and length-neutral probes per
