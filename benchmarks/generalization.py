@@ -34,7 +34,9 @@ Phases:
     the configuration chosen by worst case on the other six, and its accuracy on the set
     left out, next to the current default; paired differences with bootstrap CIs.
     ``--json OUT`` writes everything (benchmarks/results/generalization.json), including
-    ``chosen_vs_default``: the configuration the rule picks on all sets minus the default, paired.
+    ``chosen_vs_default``: the configuration the rule picks on all sets minus the default, paired,
+    and ``rule_check``: the same leave-one-dataset-out tables under the one-standard-error rule and
+    under the rule itself chosen by an inner leave-one-dataset-out (``choose``).
     Length-neutral levers: the prompt with its own length slope taken out, and probes whose features
     are residualised on the responses' length ratio (``jurist learn --length-neutral``). With several
     templates: plain and length-neutral probes on each template's states, and on the mean of every
@@ -328,6 +330,47 @@ def choose_probe(sets: dict[str, Any], layers: list[int], strengths: list[float]
                               for k, v in table.items()}
 
 
+RULES = ("worst", "one-se", "nested")
+
+
+def choose(correct: dict[str, dict[str, np.ndarray]], pool: list[str], sets: list[str], rule: str = "worst") -> str:
+    """The configuration of ``pool`` a selection rule picks from its per-pair correctness on ``sets``.
+
+    ``worst`` is the issue's rule: the best worst case, then the best mean. ``one-se`` treats worst cases
+    within one standard error of the best one as tied (the standard error of the best configuration's
+    worst set, per pair) and picks the best mean among them: a worst case is a minimum of noisy
+    estimates, and a lead of a pair or two is noise. ``nested`` picks between those two by a
+    leave-one-dataset-out inside ``sets`` (each rule chooses on all but one, is scored on that one; the
+    better worst case, then mean), so the rule, too, is chosen blind to any set left out above.
+    """
+    def mean(config: str, n: str) -> float:
+        return round(float(correct[config][n].mean()), 4)
+
+    worst = {c: min(mean(c, n) for n in sets) for c in pool}
+    macro = {c: float(np.mean([mean(c, n) for n in sets])) for c in pool}
+    best = max(pool, key=lambda c: (worst[c], macro[c]))
+    if rule == "worst":
+        return best
+    if rule == "one-se":
+        weakest = correct[best][min(sets, key=lambda n: mean(best, n))]
+        se = float(weakest.std(ddof=1) / np.sqrt(len(weakest))) if len(weakest) > 1 else 0.0
+        return max((c for c in pool if worst[c] >= worst[best] - se), key=lambda c: (macro[c], worst[c]))
+    if rule == "nested":
+        return choose(correct, pool, sets, inner_rule(correct, pool, sets))
+    raise ValueError(f"unknown selection rule {rule!r}: one of {', '.join(RULES)}")
+
+
+def inner_rule(correct: dict[str, dict[str, np.ndarray]], pool: list[str], sets: list[str]) -> str:
+    """The base rule (``worst`` or ``one-se``) whose leave-one-dataset-out inside ``sets`` has the better
+    worst case, then mean; ``worst`` on a tie."""
+    scored = {}
+    for rule in ("worst", "one-se"):
+        held_out = [float(correct[choose(correct, pool, [n for n in sets if n != held], rule)][held].mean())
+                    for held in sets]
+        scored[rule] = (round(min(held_out), 4), round(float(np.mean(held_out)), 4))
+    return max(("worst", "one-se"), key=lambda r: scored[r])
+
+
 def _probe_rows(data: dict[str, Any], names: list[str], label: str, layers: list[int],
                 strengths: list[float], length_neutral: bool = False
                 ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, Any]]:
@@ -478,14 +521,15 @@ def analyse_phase(args: argparse.Namespace) -> int:
     small_only = [c for c in candidates if c.startswith("0.5b")]
     large_only = [c for c in candidates if c.startswith("1.5b")]
 
-    def lodo_table(pool: list[str], baseline: str) -> tuple[dict[str, Any], dict[str, Any]]:
-        """For each held-out set: the rule's choice among ``pool`` on the other sets (best worst case, then
-        mean), its accuracy on the held-out set, and the paired difference against ``baseline``."""
+    correct = {c: {n: accuracy(s, y) for n, (s, y) in cells_data.items()} for c, cells_data in configs.items()}
+
+    def lodo_table(pool: list[str], baseline: str, rule: str = "worst") -> tuple[dict[str, Any], dict[str, Any]]:
+        """For each held-out set: ``rule``'s choice among ``pool`` on the other sets (see ``choose``), its
+        accuracy on the held-out set, and the paired difference against ``baseline``."""
         table, mine, theirs = {}, {}, {}
         for held in names:
             others = [n for n in names if n != held]
-            chosen = max(pool, key=lambda c: (min(matrix[c]["cells"][n][0] for n in others),
-                                              np.mean([matrix[c]["cells"][n][0] for n in others])))
+            chosen = choose(correct, pool, others, rule)
             scores, y = configs[chosen][held]
             base_scores, base_y = configs[baseline][held]
             if len(y) != len(base_y):  # a 1.5B configuration against a 0.5B one: the pairs both judged
@@ -494,6 +538,8 @@ def analyse_phase(args: argparse.Namespace) -> int:
             mine[held], theirs[held] = accuracy(scores, y), accuracy(base_scores, base_y)
             table[held] = {"chosen": chosen, "accuracy": estimate(mine[held]), "default": estimate(theirs[held]),
                            "difference": paired(mine[held], theirs[held]), "pairs": int(len(y))}
+            if rule == "nested":
+                table[held]["rule"] = inner_rule(correct, pool, others)
         summary = {"lodo_macro": _macro(mine), "default_macro": _macro(theirs),
                    "macro_difference": _macro({n: mine[n] - theirs[n] for n in names}),
                    "lodo_worst": round(min(float(v.mean()) for v in mine.values()), 4),
@@ -508,7 +554,16 @@ def analyse_phase(args: argparse.Namespace) -> int:
         if pool and baseline in pool:
             table, summary = lodo_table(pool, baseline)
             lodo_by_model[model] = {"baseline": baseline, "folds": table, "summary": summary}
-    pick = lambda pool: max(pool, key=lambda c: (matrix[c]["worst"], matrix[c]["macro"])) if pool else None  # noqa: E731
+    # the same tables under the other selection rules (``choose``): does the verdict on the rule hold?
+    pools = {"any": (candidates, default), "0.5b": (small_only, default), "1.5b": (large_only, "1.5b pairwise")}
+    rule_check = {}
+    for rule in RULES[1:]:
+        for label, (pool, baseline) in pools.items():
+            if pool and baseline in pool:
+                table, summary = lodo_table(pool, baseline, rule)
+                rule_check.setdefault(rule, {})[label] = {"baseline": baseline, "folds": table, "summary": summary,
+                                                          "chosen_on_all_sets": choose(correct, pool, names, rule)}
+    pick = lambda pool: choose(correct, pool, names) if pool else None  # noqa: E731
     # the configuration the rule picks on all seven sets, against the default: paired per set and macro
     rule_choice = pick(small_only)
     versus_default = {}
@@ -522,7 +577,7 @@ def analyse_phase(args: argparse.Namespace) -> int:
               "chosen_vs_default": versus_default,
               "single_order_raw_vs_content_free": single, "content_free_prior": cf,
               "probe_choice": {"0.5b": small_choice, "1.5b": large_choice},
-              "lodo": lodo, "lodo_summary": lodo_summary, "lodo_by_model": lodo_by_model,
+              "lodo": lodo, "lodo_summary": lodo_summary, "lodo_by_model": lodo_by_model, "rule_check": rule_check,
               "chosen_on_all_sets": {"any": pick(candidates), "0.5b": pick(small_only), "1.5b": pick(large_only),
                                      "most_accurate": max(candidates, key=lambda c: matrix[c]["macro"])}}
     _print(result, names)
@@ -661,6 +716,13 @@ def _print(result: dict[str, Any], names: list[str]) -> None:
         for n, row in table["folds"].items():
             print(f"  {n}: chose {row['chosen']}: {row['accuracy']} vs {row['default']}, diff {row['difference']}")
         print("  summary:", table["summary"])
+    for rule, tables in result["rule_check"].items():
+        for label, table in tables.items():
+            s = table["summary"]
+            print(f"rule {rule} among {label}, against {table['baseline']}: macro difference {s['macro_difference']}, "
+                  f"worst {s['lodo_worst']} vs {s['default_worst']}; chose "
+                  + ", ".join(f"{n}: {row['chosen']}" + (f" ({row['rule']})" if "rule" in row else "")
+                              for n, row in table["folds"].items()))
     if result["chosen_vs_default"]:
         print("chosen on all sets minus default (paired):", result["chosen_vs_default"])
 

@@ -1,0 +1,67 @@
+"""The selection rules of benchmarks/generalization.py, on made-up per-pair correctness (no model): the
+issue's worst-case rule, the one-standard-error rule, and the nested choice between them."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SETS = ["s1", "s2", "s3", "s4"]
+
+
+def bench():
+    spec = importlib.util.spec_from_file_location("generalization_bench", REPO / "benchmarks" / "generalization.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def pairs(accuracy: float, n: int = 100) -> np.ndarray:
+    right = round(accuracy * n)
+    return np.array([1.0] * right + [0.0] * (n - right))
+
+
+def configs(**accuracies: list[float]) -> dict[str, dict[str, np.ndarray]]:
+    return {name: {s: pairs(a) for s, a in zip(SETS, values)} for name, values in accuracies.items()}
+
+
+# "flat" leads on the worst case by one pair in a hundred; "strong" is far better everywhere else
+NEAR_TIE = configs(flat=[0.60, 0.60, 0.60, 0.60], strong=[0.59, 0.80, 0.80, 0.80])
+
+
+def test_the_worst_case_rule_takes_the_best_floor_whatever_the_mean():
+    g = bench()
+    assert g.choose(NEAR_TIE, ["flat", "strong"], SETS, "worst") == "flat"
+    # without the set that holds its floor, "strong" has the better worst case
+    assert g.choose(NEAR_TIE, ["flat", "strong"], SETS[1:], "worst") == "strong"
+
+
+def test_one_standard_error_ties_a_lead_of_one_pair_but_not_a_real_gap():
+    g = bench()
+    assert g.choose(NEAR_TIE, ["flat", "strong"], SETS, "one-se") == "strong"
+    # 0.40 against 0.60 on 100 pairs is four standard errors: the floor decides again
+    gap = configs(flat=[0.60, 0.60, 0.60, 0.60], weak_floor=[0.40, 0.90, 0.90, 0.90])
+    assert g.choose(gap, ["flat", "weak_floor"], SETS, "one-se") == "flat"
+
+
+def test_nested_picks_the_rule_that_chose_better_on_sets_it_did_not_see():
+    g = bench()
+    # left out in turn, the worst-case rule picks "flat" three times (0.60 each); the one-SE rule picks
+    # "strong" (0.80 each): the same floor (0.59, when s1 is left out) and a better mean
+    assert g.inner_rule(NEAR_TIE, ["flat", "strong"], SETS) == "one-se"
+    assert g.choose(NEAR_TIE, ["flat", "strong"], SETS, "nested") == "strong"
+    # two sets hold the floor of "spiky": left out in turn, the one-SE rule picks it and it falls to 0.59
+    # where the worst-case rule kept 0.60, so nesting keeps the worst-case rule
+    floor = configs(flat=[0.60, 0.60, 0.60, 0.60], spiky=[0.59, 0.59, 0.85, 0.85])
+    assert g.choose(floor, ["flat", "spiky"], SETS, "one-se") == "spiky"
+    assert g.inner_rule(floor, ["flat", "spiky"], SETS) == "worst"
+    assert g.choose(floor, ["flat", "spiky"], SETS, "nested") == "flat"
+
+def test_an_unknown_rule_is_refused_by_name():
+    g = bench()
+    with pytest.raises(ValueError, match="unknown selection rule 'median'"):
+        g.choose(NEAR_TIE, ["flat", "strong"], SETS, "median")
