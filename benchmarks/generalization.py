@@ -446,9 +446,11 @@ def analyse_phase(args: argparse.Namespace) -> int:
     prompted = {n: both_orders(small[n]["odds"].mean(axis=0)) for n in names}
     if len(templates) > 1:
         add("0.5b ensemble", prompted, small, list(range(len(templates))))
-    small_probes, small_choice = _probe_rows(small, names, "0.5b", layer_grid(small), strengths)
-    neutral_probes, small_choice["length-neutral"] = _probe_rows(small, names, "0.5b", layer_grid(small), strengths,
-                                                                 length_neutral=True)
+    # probe_choice[model] is keyed "<template>[, length-neutral]" for both models (see ship_phase)
+    small_choice: dict[str, Any] = {}
+    small_probes, small_choice[templates[0]] = _probe_rows(small, names, "0.5b", layer_grid(small), strengths)
+    neutral_probes, small_choice[templates[0] + ", length-neutral"] = _probe_rows(
+        small, names, "0.5b", layer_grid(small), strengths, length_neutral=True)
     for name, scores in (small_probes | neutral_probes).items():
         add(name, scores, small, [0])
     # probes on the other templates' prompts, and on the mean of every template's state: the ensemble's
@@ -642,6 +644,16 @@ class CachedFeatures:
         return cached["layers"][self.layer].astype(np.float64), int(cached["prompt_tokens"])
 
 
+def _probe_choice(choices: dict[str, Any], template: str, neutral: bool) -> dict[str, Any]:
+    """The layer and strength chosen on all sets for a probe on ``template``'s states. Results keyed
+    "<template>[, length-neutral]"; round 2's file (generalization.json, the default template only) keeps
+    the plain probe's choices at the top and the length-neutral one's under "length-neutral"."""
+    key = template + ", length-neutral" * neutral
+    if key in choices:
+        return choices[key]["all sets"]
+    return choices["length-neutral"]["all sets"] if neutral else choices["all sets"]
+
+
 def ship_phase(args: argparse.Namespace) -> int:
     """Fit the chosen head on every set (the layer chosen by leave-one-dataset-out over all of them, the
     strength the matrix used), write it into ``args.out`` with its card and the leave-one-dataset-out
@@ -659,12 +671,7 @@ def ship_phase(args: argparse.Namespace) -> int:
         print(f"{args.results} has no row {row_name!r}: run analyse with that configuration first", file=sys.stderr)
         return 2
     row = result["matrix"][row_name]
-    # the 0.5B's choices are keyed by configuration ("all sets" is its plain probe's), the 1.5B's by template
-    choices = result["probe_choice"][args.model]
-    if args.model == "0.5b":
-        choice = choices["length-neutral"]["all sets"] if neutral else choices["all sets"]
-    else:
-        choice = choices["pairwise" + ", length-neutral" * neutral]["all sets"]
+    choice = _probe_choice(result["probe_choice"][args.model], "pairwise", neutral)
     layer, strength = choice["layer"], choice["C"]
     source = CachedFeatures(args.model, layer)
     protocol = protocol_for("pairwise")

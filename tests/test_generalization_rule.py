@@ -65,3 +65,19 @@ def test_an_unknown_rule_is_refused_by_name():
     g = bench()
     with pytest.raises(ValueError, match="unknown selection rule 'median'"):
         g.choose(NEAR_TIE, ["flat", "strong"], SETS, "median")
+
+
+@pytest.mark.parametrize("head, results", [("pairwise-0.5b", "generalization.json"),
+                                           ("pairwise-1.5b", "generalization_round3.json")])
+def test_ship_reads_the_layer_each_shipped_head_was_fitted_at(head, results):
+    """Both layouts of probe_choice (round 2's, and "<template>[, length-neutral]" keys) give the layer
+    and strength recorded on the head's card."""
+    import json
+
+    g = bench()
+    transfer = json.loads((REPO / "src" / "jurist" / "heads" / head / "card.json").read_text())["transfer"]
+    result = json.loads((REPO / "benchmarks" / "results" / results).read_text())
+    model = "0.5b" if head.endswith("0.5b") else "1.5b"
+    choice = g._probe_choice(result["probe_choice"][model], "pairwise",
+                             transfer["configuration"].endswith("length-neutral"))
+    assert (choice["layer"], choice["C"]) == (transfer["layer"], transfer["C"])
