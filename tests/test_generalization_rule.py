@@ -77,7 +77,9 @@ def test_ship_reads_the_layer_each_shipped_head_was_fitted_at(head, results):
     g = bench()
     transfer = json.loads((REPO / "src" / "jurist" / "heads" / head / "card.json").read_text())["transfer"]
     result = json.loads((REPO / "benchmarks" / "results" / results).read_text())
-    model = "0.5b" if head.endswith("0.5b") else "1.5b"
+    from jurist.backends.presets import PRESETS
+
+    model = next(p.model for p in PRESETS.values() if p.head == head)  # the head's base model, as the preset says
     choice = g._probe_choice(result["probe_choice"][model], "pairwise",
                              transfer["configuration"].endswith("length-neutral"))
     assert (choice["layer"], choice["C"]) == (transfer["layer"], transfer["C"])
