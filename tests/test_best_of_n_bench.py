@@ -7,6 +7,8 @@ import importlib.util
 import json
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
 SUMMEVAL = REPO / "tests" / "data" / "summeval.jsonl"  # article A57, 6 summaries; S4 and S5 tie at 4.333
 DIMENSIONS = ("coherence", "consistency", "fluency", "relevance")
@@ -51,3 +53,29 @@ def test_a_draw_with_a_shared_maximum_is_left_out(tmp_path):
         assert tied == 1 and [g["id"] for g in groups] == ["P1"]
         assert groups[0]["candidates"][groups[0]["best"]] == "other 1"  # relevance 2 > 1 breaks the tie
     assert b.load("hanna", path, 4, 0) == ([], 0)  # too few stories for a draw of 4
+
+
+def _report(set_name: str, judge: str, rows: list[tuple[int, int, int, int]]) -> dict:
+    """A result file of ``best_of_n.py``: rows of (N, best, longest, winner)."""
+    return {"set": set_name, "judge": judge, "methods": {"round_robin": {"judgments": 3 * len(rows), "rows": [
+        {"n": n, "best": best, "longest": long, "winner": winner} for n, best, long, winner in rows]}}}
+
+
+def test_pooling_counts_every_group_of_every_set_once():
+    b = bench()
+    mt = _report("mtbench", "local", [(2, 0, 0, 0), (4, 1, 2, 1)])  # judge 2/2, longest 1/2
+    pandalm = _report("pandalm", "local", [(5, 3, 3, 0)])  # judge 0/1, longest 1/1
+    pooled = b.pool([mt, pandalm])
+    rr = pooled["methods"]["round_robin"]
+    assert pooled["n"] == 3 and pooled["sets"] == ["mtbench", "pandalm"]
+    assert rr["pick_rate"]["value"] == 2 / 3 and pooled["longest"]["value"] == 2 / 3
+    assert abs(rr["minus_longest"]["value"] - 0.0) < 1e-12  # (0 + 1 - 1) / 3
+    assert abs(rr["minus_random"]["value"] - ((1 - 1 / 2) + (1 - 1 / 4) + (0 - 1 / 5)) / 3) < 1e-12
+    assert abs(pooled["random"] - (1 / 2 + 1 / 4 + 1 / 5) / 3) < 1e-12
+    assert rr["judgments"] == 9
+
+
+def test_pooling_refuses_two_judges():
+    b = bench()
+    with pytest.raises(SystemExit, match="different judges"):
+        b.pool([_report("mtbench", "local", [(2, 0, 0, 0)]), _report("pandalm", "local:1.5b", [(2, 0, 0, 0)])])
