@@ -315,19 +315,19 @@ def prompt_length_neutral(train: dict[str, Any], test: dict[str, Any], t_index: 
 
 def choose_probe(sets: dict[str, Any], layers: list[int], strengths: list[float],
                  length_neutral: bool = False) -> tuple[int, float, dict]:
-    """Layer and strength by leave-one-dataset-out inside ``sets``: the best worst case (then mean)."""
-    table: dict[tuple[int, float], list[float]] = {}
+    """Layer and strength by leave-one-dataset-out inside ``sets``, picked by ``choose``'s worst-case rule."""
+    correct: dict[str, dict[str, np.ndarray]] = {}
     for layer in layers:
         for c in strengths:
-            accs = []
+            correct[f"{layer}@{c}"] = {}
             for held in sets:
                 train = {k: v for k, v in sets.items() if k != held}
-                scores = probe_on(train, sets[held], layer, c, length_neutral)
-                accs.append(float(accuracy(scores, sets[held]["y"]).mean()))
-            table[(layer, c)] = accs
-    best = max(table, key=lambda k: (min(table[k]), np.mean(table[k])))
-    return best[0], best[1], {f"{k[0]}@{k[1]}": [round(min(v), 4), round(float(np.mean(v)), 4)]
-                              for k, v in table.items()}
+                correct[f"{layer}@{c}"][held] = accuracy(probe_on(train, sets[held], layer, c, length_neutral),
+                                                         sets[held]["y"])
+    best = choose(correct, list(correct), list(sets), "worst")
+    layer, c = best.split("@")
+    held_out = {k: [float(a.mean()) for a in v.values()] for k, v in correct.items()}
+    return int(layer), float(c), {k: [round(min(v), 4), round(float(np.mean(v)), 4)] for k, v in held_out.items()}
 
 
 RULES = ("worst", "one-se", "nested")

@@ -83,3 +83,17 @@ def test_ship_reads_the_layer_each_shipped_head_was_fitted_at(head, results):
     choice = g._probe_choice(result["probe_choice"][model], "pairwise",
                              transfer["configuration"].endswith("length-neutral"))
     assert (choice["layer"], choice["C"]) == (transfer["layer"], transfer["C"])
+
+
+def test_a_probe_layer_is_chosen_by_the_same_worst_case_rule(monkeypatch):
+    g = bench()
+    held_out = {1: [0.90, 0.90, 0.90, 0.55], 2: [0.70, 0.70, 0.70, 0.70]}  # layer 1: better mean, lower floor
+
+    def scripted_probe(train, test, layer, c, length_neutral=False):
+        return np.where(pairs(held_out[layer][test["index"]]) > 0, 1.0, -1.0)
+
+    monkeypatch.setattr(g, "probe_on", scripted_probe)
+    sets = {s: {"y": np.ones(100), "index": k} for k, s in enumerate(SETS)}
+    layer, c, table = g.choose_probe(sets, [1, 2], [0.01])
+    assert (layer, c) == (2, 0.01)
+    assert table == {"1@0.01": [0.55, 0.8125], "2@0.01": [0.7, 0.7]}
