@@ -39,7 +39,9 @@ a rerun, or a larger ``--limit`` after a smaller one, pays only for the groups n
 ``--pool A.json B.json`` runs no model: it reads result files of one judge on several sets and prints
 the same figures over all their groups together, for each method in every file. One set's 33 or 84
 groups leave an interval about 0.3 or 0.2 wide; the chat sets together (mtbench and pandalm, 117
-groups) are the reading that can separate a judge from "longest".
+groups) are the reading that can separate a judge from "longest". Beside the bootstrap interval (the
+reading declared before the runs) it prints the groups only the judge got right and only "longest"
+got right, with McNemar's exact p on them, as a check.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.stats import binomtest
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
@@ -168,6 +171,15 @@ def show(estimate: dict) -> str:
     return f"{estimate['value']:+.3f} [{estimate['low']:+.3f}, {estimate['high']:+.3f}]"
 
 
+def discordant(hits: list[float], longest_hits: list[float]) -> dict:
+    """The groups only the judge got right and only "longest" got right, with McNemar's exact p (two-sided)."""
+    judge_only = sum(1 for h, b in zip(hits, longest_hits, strict=True) if h and not b)
+    longest_only = sum(1 for h, b in zip(hits, longest_hits, strict=True) if b and not h)
+    n = judge_only + longest_only
+    return {"judge_only": judge_only, "longest_only": longest_only,
+            "mcnemar_p": binomtest(judge_only, n).pvalue if n else 1.0}
+
+
 def pool(reports: list[dict]) -> dict:
     """Every group of ``reports`` (result files of one judge) together: pick rate and paired differences."""
     judges = {r["judge"] for r in reports}
@@ -188,6 +200,7 @@ def pool(reports: list[dict]) -> dict:
             "pick_rate": wilson_interval(int(sum(hits)), len(rows)).model_dump(),
             "minus_longest": paired([h - b for h, b in zip(hits, longest_hits, strict=True)]),
             "minus_random": paired([h - 1 / row["n"] for h, row in zip(hits, rows, strict=True)]),
+            "versus_longest": discordant(hits, longest_hits),
             "judgments": sum(r["methods"][method]["judgments"] for r in reports)}
     return pooled
 
@@ -201,6 +214,9 @@ def print_pooled(pooled: dict) -> None:
         rate = m["pick_rate"]
         print(f"{'jurist ' + method:28s} {rate['value']:.3f} [{rate['low']:.3f}, {rate['high']:.3f}]  "
               f"minus longest {show(m['minus_longest'])}, minus random {show(m['minus_random'])} (paired, bootstrap)")
+        split = m["versus_longest"]
+        print(f"{'':28s} right where longest was wrong {split['judge_only']}, the reverse {split['longest_only']} "
+              f"(McNemar exact p {split['mcnemar_p']:.3f})")
 
 
 def main() -> None:

@@ -73,6 +73,8 @@ def test_pooling_counts_every_group_of_every_set_once():
     assert abs(rr["minus_random"]["value"] - ((1 - 1 / 2) + (1 - 1 / 4) + (0 - 1 / 5)) / 3) < 1e-12
     assert abs(pooled["random"] - (1 / 2 + 1 / 4 + 1 / 5) / 3) < 1e-12
     assert rr["judgments"] == 9
+    assert rr["versus_longest"]["judge_only"] == 1 and rr["versus_longest"]["longest_only"] == 1
+    assert rr["versus_longest"]["mcnemar_p"] == 1.0
 
 
 def test_pooling_refuses_two_judges():
