@@ -33,15 +33,15 @@ Printed per method (jurist.apps.best_of_n, the embedded 0.5B judge by default): 
 human-preferred answer with a 95% Wilson interval, next to a random pick (its expectation, mean 1/N)
 and the longest answer (characters); the paired differences judge - longest and judge - random
 (the per-group hit minus the longest answer's hit, or minus 1/N) with a 95% percentile bootstrap
-interval over groups; and the judgments and model calls used. ``--store`` keeps every completion:
+interval over groups; as a check beside that interval (the reading declared before the runs), the
+groups only the judge got right and only "longest" got right, with McNemar's exact p on them; and
+the judgments and model calls used. ``--store`` keeps every completion:
 a rerun, or a larger ``--limit`` after a smaller one, pays only for the groups not judged yet.
 
 ``--pool A.json B.json`` runs no model: it reads result files of one judge on several sets and prints
 the same figures over all their groups together, for each method in every file. One set's 33 or 84
 groups leave an interval about 0.3 or 0.2 wide; the chat sets together (mtbench and pandalm, 117
-groups) are the reading that can separate a judge from "longest". Beside the bootstrap interval (the
-reading declared before the runs) it prints the groups only the judge got right and only "longest"
-got right, with McNemar's exact p on them, as a check.
+groups) are the reading that can separate a judge from "longest".
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ sys.path.insert(0, str(REPO / "src"))
 from jurist.apps.best_of_n import TASK_OF, Selector  # noqa: E402
 from jurist.apps.online import OnlineJudge  # noqa: E402
 from jurist.io import load_items  # noqa: E402
-from jurist.metrics.uncertainty import bootstrap, wilson_interval  # noqa: E402
+from jurist.metrics.uncertainty import Estimate, bootstrap, wilson_interval  # noqa: E402
 from jurist.plan import Plan  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "datasets"
@@ -180,6 +180,24 @@ def discordant(hits: list[float], longest_hits: list[float]) -> dict:
             "mcnemar_p": binomtest(judge_only, n).pvalue if n else 1.0}
 
 
+def summarise(rows: list[dict]) -> dict:
+    """One method's result rows ({n, best, longest, winner}): pick rate and its paired differences."""
+    hits = [float(row["winner"] == row["best"]) for row in rows]
+    longest_hits = [float(row["longest"] == row["best"]) for row in rows]
+    return {"pick_rate": wilson_interval(int(sum(hits)), len(rows)).model_dump(),
+            "minus_longest": paired([h - b for h, b in zip(hits, longest_hits, strict=True)]),
+            "minus_random": paired([h - 1 / row["n"] for h, row in zip(hits, rows, strict=True)]),
+            "versus_longest": discordant(hits, longest_hits)}
+
+
+def print_differences(summary: dict) -> None:
+    split = summary["versus_longest"]
+    print(f"{'':28s} minus longest {show(summary['minus_longest'])}, minus random {show(summary['minus_random'])} "
+          f"(paired, bootstrap)")
+    print(f"{'':28s} right where longest was wrong {split['judge_only']}, the reverse {split['longest_only']} "
+          f"(McNemar exact p {split['mcnemar_p']:.3f})", flush=True)
+
+
 def pool(reports: list[dict]) -> dict:
     """Every group of ``reports`` (result files of one judge) together: pick rate and paired differences."""
     judges = {r["judge"] for r in reports}
@@ -191,17 +209,11 @@ def pool(reports: list[dict]) -> dict:
     pooled: dict[str, Any] = {"sets": [r["set"] for r in reports], "judge": judges.pop(), "methods": {}}
     for method in methods:
         rows = [row for r in reports for row in r["methods"][method]["rows"]]
-        hits = [float(row["winner"] == row["best"]) for row in rows]
-        longest_hits = [float(row["longest"] == row["best"]) for row in rows]
         pooled["n"] = len(rows)
         pooled["random"] = float(np.mean([1 / row["n"] for row in rows]))
-        pooled["longest"] = wilson_interval(int(sum(longest_hits)), len(rows)).model_dump()
-        pooled["methods"][method] = {
-            "pick_rate": wilson_interval(int(sum(hits)), len(rows)).model_dump(),
-            "minus_longest": paired([h - b for h, b in zip(hits, longest_hits, strict=True)]),
-            "minus_random": paired([h - 1 / row["n"] for h, row in zip(hits, rows, strict=True)]),
-            "versus_longest": discordant(hits, longest_hits),
-            "judgments": sum(r["methods"][method]["judgments"] for r in reports)}
+        pooled["longest"] = wilson_interval(sum(row["longest"] == row["best"] for row in rows), len(rows)).model_dump()
+        pooled["methods"][method] = {**summarise(rows),
+                                     "judgments": sum(r["methods"][method]["judgments"] for r in reports)}
     return pooled
 
 
@@ -211,12 +223,8 @@ def print_pooled(pooled: dict) -> None:
     print(f"{'longest answer':28s} {pooled['longest']['value']:.3f} "
           f"[{pooled['longest']['low']:.3f}, {pooled['longest']['high']:.3f}]")
     for method, m in pooled["methods"].items():
-        rate = m["pick_rate"]
-        print(f"{'jurist ' + method:28s} {rate['value']:.3f} [{rate['low']:.3f}, {rate['high']:.3f}]  "
-              f"minus longest {show(m['minus_longest'])}, minus random {show(m['minus_random'])} (paired, bootstrap)")
-        split = m["versus_longest"]
-        print(f"{'':28s} right where longest was wrong {split['judge_only']}, the reverse {split['longest_only']} "
-              f"(McNemar exact p {split['mcnemar_p']:.3f})")
+        print(f"{'jurist ' + method:28s} {Estimate.model_validate(m['pick_rate'])}")
+        print_differences(m)
 
 
 def main() -> None:
@@ -288,16 +296,12 @@ def main() -> None:
             if args.verbose:
                 print(f"  {group['id']} N={len(group['candidates'])} best {group['best']} chose {chosen.winner} "
                       f"({chosen.status}; so far {int(sum(hits))}/{len(rows)})", flush=True)
-        rate = wilson_interval(int(sum(hits)), n)
         wall = time.monotonic() - started
-        vs_longest = paired([h - b for h, b in zip(hits, longest_hits, strict=True)])
-        vs_random = paired([h - b for h, b in zip(hits, random_hits, strict=True)])
-        print(f"{'jurist ' + method:28s} {rate}  judgments {judgments}, model calls {calls}, failed {failed}, "
-              f"{wall:.0f} s")
-        print(f"{'':28s} minus longest {show(vs_longest)}, minus random {show(vs_random)} (paired, bootstrap)",
-              flush=True)
-        report["methods"][method] = {"pick_rate": rate.model_dump(), "minus_longest": vs_longest,
-                                     "minus_random": vs_random, "judgments": judgments, "model_calls": calls,
+        summary = summarise(rows)
+        print(f"{'jurist ' + method:28s} {Estimate.model_validate(summary['pick_rate'])}  judgments {judgments}, "
+              f"model calls {calls}, failed {failed}, {wall:.0f} s")
+        print_differences(summary)
+        report["methods"][method] = {**summary, "judgments": judgments, "model_calls": calls,
                                      "failed": failed, "wall_s": wall, "rows": rows}
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
