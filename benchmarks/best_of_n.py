@@ -23,6 +23,9 @@ Sets (``--set``; ``--data`` for another copy of the file), from ``../shared/data
   score is the mean of its six criteria (relevance, coherence, empathy, surprise, engagement,
   complexity; each the mean of 3 raters). The input is ``Write a short story for this writing
   prompt:`` and the prompt.
+- ``openmeva``: OpenMEVA-ROC, per story opening (200), all 5 of its model continuations (``--n`` 5, in
+  an order drawn the same way); a story's human score is its overall rating (1-5, the mean of 5
+  annotators). The input is ``Continue this story in four more sentences:`` and the opening sentence.
 
 For the two rated sets the human-preferred answer is the drawn candidate with the highest human
 score; a draw whose maximum is shared is left out (it is not redrawn). With ``--max-words``, so is a
@@ -74,7 +77,9 @@ DATA = {
     "pandalm": SHARED / "pandalm" / "testset-v1.json",
     "summeval": SHARED / "summeval" / "summeval_expert_avg.jsonl",
     "hanna": SHARED / "hanna" / "hanna_story_avg_scores.jsonl",
+    "openmeva": SHARED / "openmeva_roc" / "openmeva_roc_human.jsonl",
 }
+DEFAULT_N = {"summeval": 4, "hanna": 4, "openmeva": 5}  # candidates drawn per group of a rated set
 PAIRWISE_PRESET = {"mtbench": "llmbar", "pandalm": "pandalm"}  # sets of human pairs, grouped per input
 SUMMEVAL_DIMENSIONS = ("coherence", "consistency", "fluency", "relevance")
 HANNA_CRITERIA = ("relevance", "coherence", "empathy", "surprise", "engagement", "complexity")
@@ -147,6 +152,9 @@ def load(name: str, path: Path, n: int, seed: int) -> tuple[list[dict], int]:
         return rated_groups(read_jsonl(path), "article_id", "summary",
                             lambda r: sum(r[d] for d in SUMMEVAL_DIMENSIONS) / len(SUMMEVAL_DIMENSIONS),
                             lambda r: f"Summarise this news article in a few sentences.\n\n{r['article']}", n, seed)
+    if name == "openmeva":
+        return rated_groups(read_jsonl(path), "doc_id", "story", lambda r: r["human"],
+                            lambda r: f"Continue this story in four more sentences: {r['prompt']}", n, seed)
     return rated_groups(read_jsonl(path), "prompt_id", "story",
                         lambda r: sum(r[c] for c in HANNA_CRITERIA) / len(HANNA_CRITERIA),
                         lambda r: f"Write a short story for this writing prompt: {r['prompt']}", n, seed)
@@ -231,8 +239,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--set", dest="set_name", choices=sorted(DATA), default="mtbench")
     parser.add_argument("--data", type=Path, default=None, help="the set's file (default: ../shared/datasets/...)")
-    parser.add_argument("--n", type=int, default=4, help="summeval, hanna: candidates drawn per group")
-    parser.add_argument("--seed", type=int, default=0, help="summeval, hanna: the draw's seed")
+    parser.add_argument("--n", type=int, default=None,
+                        help="rated sets: candidates drawn per group (" + ", ".join(f"{k} {v}" for k, v in DEFAULT_N.items()) + ")")
+    parser.add_argument("--seed", type=int, default=0, help="rated sets: the draw's seed")
     parser.add_argument("--max-words", type=int, default=None,
                         help="leave out groups whose input and two longest candidates have more words")
     parser.add_argument("--judge", default="local")
@@ -258,7 +267,10 @@ def main() -> None:
         sys.exit("--limit: give at least 1")
     if not path.is_file():
         sys.exit(f"{path} not found: give --data (a copy of the {args.set_name} file)")
-    data, tied = load(args.set_name, path, args.n, args.seed)
+    args.n = args.n or DEFAULT_N.get(args.set_name)
+    if args.n is not None and args.n < 2:
+        sys.exit("--n: give at least 2 candidates per group")
+    data, tied = load(args.set_name, path, args.n or 0, args.seed)
     cap = args.max_words or sys.maxsize
     too_long = sum(prompt_words(g) > cap for g in data)
     data = [g for g in data if prompt_words(g) <= cap][: args.limit]

@@ -55,6 +55,23 @@ def test_a_draw_with_a_shared_maximum_is_left_out(tmp_path):
     assert b.load("hanna", path, 4, 0) == ([], 0)  # too few stories for a draw of 4
 
 
+def test_openmeva_groups_every_continuation_of_an_opening(tmp_path):
+    models = ("fusion", "s2s", "gpt", "gpt_kg", "plan_write")
+    rows = [{"doc_id": doc, "prompt": f"[MALE] opening {doc} .", "reference": "ref", "model": m,
+             "story": f"{doc} by {m} .", "human": human}
+            for doc, scores in (("7", (2.2, 1.0, 3.4, 3.0, 1.8)), ("9", (3.0, 3.0, 1.0, 2.0, 1.2)))
+            for m, human in zip(models, scores, strict=True)]
+    path = tmp_path / "openmeva.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    b = bench()
+    groups, tied = b.load("openmeva", path, b.DEFAULT_N["openmeva"], 0)
+    assert tied == 1 and len(groups) == 1  # doc 9: fusion and s2s share the top rating
+    group = groups[0]
+    assert group["id"] == "7" and group["input"] == "Continue this story in four more sentences: [MALE] opening 7 ."
+    assert sorted(group["candidates"]) == sorted(f"7 by {m} ." for m in models)
+    assert group["candidates"][group["best"]] == "7 by gpt ."
+
+
 def _report(set_name: str, judge: str, rows: list[tuple[int, int, int, int]]) -> dict:
     """A result file of ``best_of_n.py``: rows of (N, best, longest, winner)."""
     return {"set": set_name, "judge": judge, "methods": {"round_robin": {"judgments": 3 * len(rows), "rows": [
