@@ -26,6 +26,9 @@ Sets (``--set``; ``--data`` for another copy of the file), from ``../shared/data
 - ``openmeva``: OpenMEVA-ROC, per story opening (200), all 5 of its model continuations (``--n`` 5, in
   an order drawn the same way); a story's human score is its overall rating (1-5, the mean of 5
   annotators). The input is ``Continue this story in four more sentences:`` and the opening sentence.
+- ``topical``: Topical-Chat (USR), per dialogue (60), all 6 of its next-turn responses (``--n`` 6: two
+  human, four model); a response's human score is its overall rating (1-5, the mean of 3 annotators).
+  The input asks for the next turn and gives the knowledge fact and the dialogue, a turn a line.
 
 For the two rated sets the human-preferred answer is the drawn candidate with the highest human
 score; a draw whose maximum is shared is left out (it is not redrawn). With ``--max-words``, so is a
@@ -78,8 +81,9 @@ DATA = {
     "summeval": SHARED / "summeval" / "summeval_expert_avg.jsonl",
     "hanna": SHARED / "hanna" / "hanna_story_avg_scores.jsonl",
     "openmeva": SHARED / "openmeva_roc" / "openmeva_roc_human.jsonl",
+    "topical": SHARED / "topical_chat" / "topical_chat_usr.json",
 }
-DEFAULT_N = {"summeval": 4, "hanna": 4, "openmeva": 5}  # candidates drawn per group of a rated set
+DEFAULT_N = {"summeval": 4, "hanna": 4, "openmeva": 5, "topical": 6}  # candidates drawn per group of a rated set
 PAIRWISE_PRESET = {"mtbench": "llmbar", "pandalm": "pandalm"}  # sets of human pairs, grouped per input
 SUMMEVAL_DIMENSIONS = ("coherence", "consistency", "fluency", "relevance")
 HANNA_CRITERIA = ("relevance", "coherence", "empathy", "surprise", "engagement", "complexity")
@@ -144,6 +148,12 @@ def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+def topical_prompt(row: dict) -> str:
+    turns = "\n".join(line.strip() for line in row["source"].strip().splitlines())
+    return (f"Write the next turn of this conversation. A fact you may use: {row['context'].strip()}\n\n"
+            f"The conversation so far, one turn a line:\n{turns}")
+
+
 def load(name: str, path: Path, n: int, seed: int) -> tuple[list[dict], int]:
     """The groups of set ``name`` and the number of draws left out for a tie."""
     if name in PAIRWISE_PRESET:
@@ -152,6 +162,9 @@ def load(name: str, path: Path, n: int, seed: int) -> tuple[list[dict], int]:
         return rated_groups(read_jsonl(path), "article_id", "summary",
                             lambda r: sum(r[d] for d in SUMMEVAL_DIMENSIONS) / len(SUMMEVAL_DIMENSIONS),
                             lambda r: f"Summarise this news article in a few sentences.\n\n{r['article']}", n, seed)
+    if name == "topical":
+        return rated_groups(json.loads(path.read_text(encoding="utf-8")), "source", "system_output",
+                            lambda r: r["scores"]["overall"], topical_prompt, n, seed)
     if name == "openmeva":
         return rated_groups(read_jsonl(path), "doc_id", "story", lambda r: r["human"],
                             lambda r: f"Continue this story in four more sentences: {r['prompt']}", n, seed)

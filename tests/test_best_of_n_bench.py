@@ -72,6 +72,23 @@ def test_openmeva_groups_every_continuation_of_an_opening(tmp_path):
     assert group["candidates"][group["best"]] == "7 by gpt ."
 
 
+def test_topical_chat_groups_the_responses_of_a_dialogue(tmp_path):
+    dialogue = "hi , do you like football ? \n i do , the raiders mostly . \n\n"
+    rows = [{"source": dialogue, "context": "mack had a sack .", "system_id": f"system {k}",
+             "system_output": f"reply {k}", "scores": {"overall": overall}}
+            for k, overall in enumerate((2.0, 4.33, 3.0, 1.0, 4.0, 2.67))]
+    path = tmp_path / "topical.json"
+    path.write_text(json.dumps(rows))
+    b = bench()
+    groups, tied = b.load("topical", path, b.DEFAULT_N["topical"], 0)
+    assert tied == 0 and len(groups) == 1
+    group = groups[0]
+    assert sorted(group["candidates"]) == [f"reply {k}" for k in range(6)]
+    assert group["candidates"][group["best"]] == "reply 1"
+    assert group["input"].endswith("one turn a line:\nhi , do you like football ?\ni do , the raiders mostly .")
+    assert "A fact you may use: mack had a sack ." in group["input"]
+
+
 def _report(set_name: str, judge: str, rows: list[tuple[int, int, int, int]]) -> dict:
     """A result file of ``best_of_n.py``: rows of (N, best, longest, winner)."""
     return {"set": set_name, "judge": judge, "methods": {"round_robin": {"judgments": 3 * len(rows), "rows": [
