@@ -30,7 +30,7 @@ Sets (``--set``; ``--data`` for another copy of the file), from ``../shared/data
   human, four model); a response's human score is its overall rating (1-5, the mean of 3 annotators).
   The input asks for the next turn and gives the knowledge fact and the dialogue, a turn a line.
 
-For the two rated sets the human-preferred answer is the drawn candidate with the highest human
+For the rated sets the human-preferred answer is the drawn candidate with the highest human
 score; a draw whose maximum is shared is left out (it is not redrawn). With ``--max-words``, so is a
 group whose longest pairwise prompt (the input and its two longest candidates) has more words.
 The draw order is the candidates' order. Every group kept counts: a failed choice is a miss.
@@ -60,7 +60,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy.stats import binomtest
@@ -82,7 +82,7 @@ DATA = {
     "hanna": SHARED / "hanna" / "hanna_story_avg_scores.jsonl",
     "openmeva": SHARED / "openmeva_roc" / "openmeva_roc_human.jsonl",
     "topical": SHARED / "topical_chat" / "topical_chat_usr.json",
-}
+}  # the pairwise sets are in PAIRWISE_PRESET, the rated ones in RATED
 DEFAULT_N = {"summeval": 4, "hanna": 4, "openmeva": 5, "topical": 6}  # candidates drawn per group of a rated set
 PAIRWISE_PRESET = {"mtbench": "llmbar", "pandalm": "pandalm"}  # sets of human pairs, grouped per input
 SUMMEVAL_DIMENSIONS = ("coherence", "consistency", "fluency", "relevance")
@@ -154,23 +154,36 @@ def topical_prompt(row: dict) -> str:
             f"The conversation so far, one turn a line:\n{turns}")
 
 
+class RatedSet(NamedTuple):
+    """How a set of human-rated candidates becomes groups: rows, group key, candidate text, score, input."""
+
+    read: Callable[[Path], list[dict]]
+    key: str
+    text: str
+    score: Callable[[dict], float]
+    prompt: Callable[[dict], str]
+
+
+RATED = {
+    "summeval": RatedSet(read_jsonl, "article_id", "summary",
+                         lambda r: sum(r[d] for d in SUMMEVAL_DIMENSIONS) / len(SUMMEVAL_DIMENSIONS),
+                         lambda r: f"Summarise this news article in a few sentences.\n\n{r['article']}"),
+    "hanna": RatedSet(read_jsonl, "prompt_id", "story",
+                      lambda r: sum(r[c] for c in HANNA_CRITERIA) / len(HANNA_CRITERIA),
+                      lambda r: f"Write a short story for this writing prompt: {r['prompt']}"),
+    "openmeva": RatedSet(read_jsonl, "doc_id", "story", lambda r: r["human"],
+                         lambda r: f"Continue this story in four more sentences: {r['prompt']}"),
+    "topical": RatedSet(lambda path: json.loads(path.read_text(encoding="utf-8")), "source", "system_output",
+                        lambda r: r["scores"]["overall"], topical_prompt),
+}
+
+
 def load(name: str, path: Path, n: int, seed: int) -> tuple[list[dict], int]:
     """The groups of set ``name`` and the number of draws left out for a tie."""
     if name in PAIRWISE_PRESET:
         return pairwise_groups(load_items(path, task="compare", preset=PAIRWISE_PRESET[name]).items), 0
-    if name == "summeval":
-        return rated_groups(read_jsonl(path), "article_id", "summary",
-                            lambda r: sum(r[d] for d in SUMMEVAL_DIMENSIONS) / len(SUMMEVAL_DIMENSIONS),
-                            lambda r: f"Summarise this news article in a few sentences.\n\n{r['article']}", n, seed)
-    if name == "topical":
-        return rated_groups(json.loads(path.read_text(encoding="utf-8")), "source", "system_output",
-                            lambda r: r["scores"]["overall"], topical_prompt, n, seed)
-    if name == "openmeva":
-        return rated_groups(read_jsonl(path), "doc_id", "story", lambda r: r["human"],
-                            lambda r: f"Continue this story in four more sentences: {r['prompt']}", n, seed)
-    return rated_groups(read_jsonl(path), "prompt_id", "story",
-                        lambda r: sum(r[c] for c in HANNA_CRITERIA) / len(HANNA_CRITERIA),
-                        lambda r: f"Write a short story for this writing prompt: {r['prompt']}", n, seed)
+    rated = RATED[name]
+    return rated_groups(rated.read(path), rated.key, rated.text, rated.score, rated.prompt, n, seed)
 
 
 def prompt_words(group: dict) -> int:
@@ -252,8 +265,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--set", dest="set_name", choices=sorted(DATA), default="mtbench")
     parser.add_argument("--data", type=Path, default=None, help="the set's file (default: ../shared/datasets/...)")
-    parser.add_argument("--n", type=int, default=None,
-                        help="rated sets: candidates drawn per group (" + ", ".join(f"{k} {v}" for k, v in DEFAULT_N.items()) + ")")
+    defaults = ", ".join(f"{name} {n}" for name, n in DEFAULT_N.items())
+    parser.add_argument("--n", type=int, default=None, help=f"rated sets: candidates drawn per group ({defaults})")
     parser.add_argument("--seed", type=int, default=0, help="rated sets: the draw's seed")
     parser.add_argument("--max-words", type=int, default=None,
                         help="leave out groups whose input and two longest candidates have more words")
@@ -287,6 +300,9 @@ def main() -> None:
     cap = args.max_words or sys.maxsize
     too_long = sum(prompt_words(g) > cap for g in data)
     data = [g for g in data if prompt_words(g) <= cap][: args.limit]
+    if not data:
+        sys.exit(f"{args.set_name}: no group to judge ({tied} draws with a shared maximum, {too_long} over "
+                 f"--max-words; a rated set's groups need at least --n candidates)")
     sizes = Counter(len(g["candidates"]) for g in data)
     n = len(data)
     left_out = f"{tied} tied" + (f", {too_long} over {args.max_words} words" if args.max_words else "")
