@@ -83,7 +83,6 @@ DATA = {
     "openmeva": SHARED / "openmeva_roc" / "openmeva_roc_human.jsonl",
     "topical": SHARED / "topical_chat" / "topical_chat_usr.json",
 }  # the pairwise sets are in PAIRWISE_PRESET, the rated ones in RATED
-DEFAULT_N = {"summeval": 4, "hanna": 4, "openmeva": 5, "topical": 6}  # candidates drawn per group of a rated set
 PAIRWISE_PRESET = {"mtbench": "llmbar", "pandalm": "pandalm"}  # sets of human pairs, grouped per input
 SUMMEVAL_DIMENSIONS = ("coherence", "consistency", "fluency", "relevance")
 HANNA_CRITERIA = ("relevance", "coherence", "empathy", "surprise", "engagement", "complexity")
@@ -155,26 +154,28 @@ def topical_prompt(row: dict) -> str:
 
 
 class RatedSet(NamedTuple):
-    """How a set of human-rated candidates becomes groups: rows, group key, candidate text, score, input."""
+    """How a set of human-rated candidates becomes groups: rows, group key, candidate text, score, input,
+    and the candidates drawn per group unless ``--n`` says otherwise."""
 
     read: Callable[[Path], list[dict]]
     key: str
     text: str
     score: Callable[[dict], float]
     prompt: Callable[[dict], str]
+    n: int
 
 
 RATED = {
     "summeval": RatedSet(read_jsonl, "article_id", "summary",
                          lambda r: sum(r[d] for d in SUMMEVAL_DIMENSIONS) / len(SUMMEVAL_DIMENSIONS),
-                         lambda r: f"Summarise this news article in a few sentences.\n\n{r['article']}"),
+                         lambda r: f"Summarise this news article in a few sentences.\n\n{r['article']}", 4),
     "hanna": RatedSet(read_jsonl, "prompt_id", "story",
                       lambda r: sum(r[c] for c in HANNA_CRITERIA) / len(HANNA_CRITERIA),
-                      lambda r: f"Write a short story for this writing prompt: {r['prompt']}"),
+                      lambda r: f"Write a short story for this writing prompt: {r['prompt']}", 4),
     "openmeva": RatedSet(read_jsonl, "doc_id", "story", lambda r: r["human"],
-                         lambda r: f"Continue this story in four more sentences: {r['prompt']}"),
+                         lambda r: f"Continue this story in four more sentences: {r['prompt']}", 5),
     "topical": RatedSet(lambda path: json.loads(path.read_text(encoding="utf-8")), "source", "system_output",
-                        lambda r: r["scores"]["overall"], topical_prompt),
+                        lambda r: r["scores"]["overall"], topical_prompt, 6),
 }
 
 
@@ -265,7 +266,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--set", dest="set_name", choices=sorted(DATA), default="mtbench")
     parser.add_argument("--data", type=Path, default=None, help="the set's file (default: ../shared/datasets/...)")
-    defaults = ", ".join(f"{name} {n}" for name, n in DEFAULT_N.items())
+    defaults = ", ".join(f"{name} {rated.n}" for name, rated in RATED.items())
     parser.add_argument("--n", type=int, default=None, help=f"rated sets: candidates drawn per group ({defaults})")
     parser.add_argument("--seed", type=int, default=0, help="rated sets: the draw's seed")
     parser.add_argument("--max-words", type=int, default=None,
@@ -293,7 +294,8 @@ def main() -> None:
         sys.exit("--limit: give at least 1")
     if not path.is_file():
         sys.exit(f"{path} not found: give --data (a copy of the {args.set_name} file)")
-    args.n = args.n or DEFAULT_N.get(args.set_name)
+    if args.n is None and args.set_name in RATED:
+        args.n = RATED[args.set_name].n
     if args.n is not None and args.n < 2:
         sys.exit("--n: give at least 2 candidates per group")
     data, tied = load(args.set_name, path, args.n or 0, args.seed)

@@ -64,7 +64,7 @@ def test_openmeva_groups_every_continuation_of_an_opening(tmp_path):
     path = tmp_path / "openmeva.jsonl"
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))
     b = bench()
-    groups, tied = b.load("openmeva", path, b.DEFAULT_N["openmeva"], 0)
+    groups, tied = b.load("openmeva", path, b.RATED["openmeva"].n, 0)
     assert tied == 1 and len(groups) == 1  # doc 9: fusion and s2s share the top rating
     group = groups[0]
     assert group["id"] == "7" and group["input"] == "Continue this story in four more sentences: [MALE] opening 7 ."
@@ -80,7 +80,7 @@ def test_topical_chat_groups_the_responses_of_a_dialogue(tmp_path):
     path = tmp_path / "topical.json"
     path.write_text(json.dumps(rows))
     b = bench()
-    groups, tied = b.load("topical", path, b.DEFAULT_N["topical"], 0)
+    groups, tied = b.load("topical", path, b.RATED["topical"].n, 0)
     assert tied == 0 and len(groups) == 1
     group = groups[0]
     assert sorted(group["candidates"]) == [f"reply {k}" for k in range(6)]
