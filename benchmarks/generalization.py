@@ -262,13 +262,19 @@ def _features(layers: np.ndarray, layer: int) -> tuple[np.ndarray, np.ndarray]:
     return layers[:, 0, layer, :], layers[:, 1, layer, :]
 
 
-def _fit(x0: np.ndarray, x1: np.ndarray, y: np.ndarray, c: float) -> Any:
-    """A per-view linear probe ("the response shown first is better") on both views of every pair,
-    fitted exactly as ``jurist learn`` fits one (standardiser + L2 logistic regression, strength ``c``)."""
-    from jurist.learn.probe import fit_linear
+PROBE_KINDS = {"logistic": "probe", "mass-mean": "mass-mean probe"}  # kind -> its rows' name
+
+
+def _fit(x0: np.ndarray, x1: np.ndarray, y: np.ndarray, c: float, kind: str = "logistic") -> Any:
+    """A per-view linear probe ("the response shown first is better") on both views of every pair:
+    ``logistic`` is fitted exactly as ``jurist learn`` fits one (standardiser + L2 logistic regression,
+    strength ``c``); ``mass-mean`` is the difference of the class means (``c`` unused)."""
+    from jurist.learn.probe import fit_linear, fit_mass_mean
 
     x = np.vstack([x0, x1])
     t = np.concatenate([y, 1 - y])
+    if kind == "mass-mean":
+        return fit_mass_mean(x, t)
     return fit_linear(x, t, np.zeros(len(t)), regression=False, seed=0, strength=c)[0]
 
 
@@ -280,7 +286,7 @@ _FITS: dict[tuple[Any, ...], Any] = {}
 
 
 def probe_on(train: dict[str, Any], test: dict[str, Any], layer: int, c: float,
-             length_neutral: bool = False) -> np.ndarray:
+             length_neutral: bool = False, kind: str = "logistic") -> np.ndarray:
     """Fit on every set of ``train`` at ``layer``; the order-symmetric scores of ``test``'s pairs.
     ``length_neutral``: every feature is first residualised on the length log-ratio of the two responses
     (slopes from the training views), so the probe cannot read length linearly, as ``jurist learn
@@ -288,7 +294,7 @@ def probe_on(train: dict[str, Any], test: dict[str, Any], layer: int, c: float,
     leave-one-dataset-out loops share them."""
     from jurist.learn.probe import residualise_length
 
-    key = (id(next(iter(train.values()))["layers"]), tuple(sorted(train)), layer, c, length_neutral)
+    key = (id(next(iter(train.values()))["layers"]), tuple(sorted(train)), layer, c, length_neutral, kind)
     if key not in _FITS:
         x0 = np.vstack([_features(d["layers"], layer)[0] for d in train.values()])
         x1 = np.vstack([_features(d["layers"], layer)[1] for d in train.values()])
@@ -296,7 +302,7 @@ def probe_on(train: dict[str, Any], test: dict[str, Any], layer: int, c: float,
         if length_neutral:
             length = np.concatenate([d["length"][:, 0] for d in train.values()])
             x0, x1, slope = residualise_length(x0, x1, length)
-        _FITS[key] = (_fit(x0, x1, np.concatenate([d["y"] for d in train.values()]), c), slope)
+        _FITS[key] = (_fit(x0, x1, np.concatenate([d["y"] for d in train.values()]), c, kind), slope)
     model, slope = _FITS[key]
     t0, t1 = _features(test["layers"], layer)
     return _probe_scores(model, t0 - np.outer(test["length"][:, 0], slope), t1 - np.outer(test["length"][:, 1], slope))
@@ -314,7 +320,7 @@ def prompt_length_neutral(train: dict[str, Any], test: dict[str, Any], t_index: 
 
 
 def choose_probe(sets: dict[str, Any], layers: list[int], strengths: list[float],
-                 length_neutral: bool = False) -> tuple[int, float, dict]:
+                 length_neutral: bool = False, kind: str = "logistic") -> tuple[int, float, dict]:
     """Layer and strength by leave-one-dataset-out inside ``sets``, picked by ``choose``'s worst-case rule."""
     correct: dict[str, dict[str, np.ndarray]] = {}
     for layer in layers:
@@ -322,8 +328,8 @@ def choose_probe(sets: dict[str, Any], layers: list[int], strengths: list[float]
             correct[f"{layer}@{c}"] = {}
             for held in sets:
                 train = {k: v for k, v in sets.items() if k != held}
-                correct[f"{layer}@{c}"][held] = accuracy(probe_on(train, sets[held], layer, c, length_neutral),
-                                                         sets[held]["y"])
+                correct[f"{layer}@{c}"][held] = accuracy(
+                    probe_on(train, sets[held], layer, c, length_neutral, kind), sets[held]["y"])
     best = choose(correct, list(correct), list(sets), "worst")
     layer, c = best.split("@")
     held_out = {k: [float(a.mean()) for a in v.values()] for k, v in correct.items()}
@@ -371,24 +377,26 @@ def inner_rule(correct: dict[str, dict[str, np.ndarray]], pool: list[str], sets:
     return max(("worst", "one-se"), key=lambda r: scored[r])
 
 
-def _probe_rows(data: dict[str, Any], names: list[str], label: str, layers: list[int],
-                strengths: list[float], length_neutral: bool = False
+def _probe_rows(data: dict[str, Any], names: list[str], model: str, source: str | None, layers: list[int],
+                strengths: list[float], length_neutral: bool = False, kind: str = "logistic"
                 ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, Any]]:
-    """Probe configurations of one model: for each held-out set, layer and strength chosen on the other
-    sets (inner leave-one-dataset-out) and fitted on them; plus one row per layer at a fixed strength."""
-    label = f"{label} probe, length-neutral" if length_neutral else f"{label} probe"
+    """Probe configurations of one model on one template's states (``source``; None: the default template):
+    for each held-out set, layer and strength chosen on the other sets (inner leave-one-dataset-out) and
+    fitted on them; plus one row per layer at a fixed strength. Rows are named "<model> <kind>[<source>]
+    [, length-neutral] (LODO layer)" and "... layer <n>"."""
+    label = f"{model} {PROBE_KINDS[kind]}" + f"[{source}]" * (source is not None) + ", length-neutral" * length_neutral
     rows: dict[str, dict[str, np.ndarray]] = {f"{label} (LODO layer)": {}}
     rows |= {f"{label} layer {layer}": {} for layer in layers}
     choice: dict[str, Any] = {}
     for held in names:
         train = {k: data[k] for k in names if k != held}
-        layer, c, _ = choose_probe(train, layers, strengths, length_neutral)
-        rows[f"{label} (LODO layer)"][held] = probe_on(train, data[held], layer, c, length_neutral)
+        layer, c, _ = choose_probe(train, layers, strengths, length_neutral, kind)
+        rows[f"{label} (LODO layer)"][held] = probe_on(train, data[held], layer, c, length_neutral, kind)
         choice[held] = {"layer": layer, "C": c}
         print(f"{label} for {held}: layer {layer}, C {c}", flush=True)
         for fixed in layers:
-            rows[f"{label} layer {fixed}"][held] = probe_on(train, data[held], fixed, 0.01, length_neutral)
-    layer, c, table = choose_probe({k: data[k] for k in names}, layers, strengths, length_neutral)
+            rows[f"{label} layer {fixed}"][held] = probe_on(train, data[held], fixed, 0.01, length_neutral, kind)
+    layer, c, table = choose_probe({k: data[k] for k in names}, layers, strengths, length_neutral, kind)
     choice["all sets"] = {"layer": layer, "C": c, "inner_lodo_worst_mean": table}
     return rows, choice
 
@@ -446,29 +454,29 @@ def analyse_phase(args: argparse.Namespace) -> int:
     prompted = {n: both_orders(small[n]["odds"].mean(axis=0)) for n in names}
     if len(templates) > 1:
         add("0.5b ensemble", prompted, small, list(range(len(templates))))
-    # probe_choice[model] is keyed "<template>[, length-neutral]" for both models (see ship_phase)
+    # probes on each template's states, and on the mean of every template's state (the ensemble's averaging
+    # of wording noise, applied to the features instead of the label log-odds); each kind, plain and
+    # length-neutral. probe_choice[model] is keyed "[mass-mean ]<template>[, length-neutral]" for both
+    # models (see ship_phase)
     small_choice: dict[str, Any] = {}
-    small_probes, small_choice[templates[0]] = _probe_rows(small, names, "0.5b", layer_grid(small), strengths)
-    neutral_probes, small_choice[templates[0] + ", length-neutral"] = _probe_rows(
-        small, names, "0.5b", layer_grid(small), strengths, length_neutral=True)
-    for name, scores in (small_probes | neutral_probes).items():
-        add(name, scores, small, [0])
-    # probes on the other templates' prompts, and on the mean of every template's state: the ensemble's
-    # averaging of wording noise, applied to the features instead of the label log-odds
     views = [small] + [_aligned(load_views("0.5b", args, layers_of=t), small) for t in range(1, len(templates))]
     if len(templates) > 1:
         views.append({n: {**small[n], "layers": np.mean([v[n]["layers"] for v in views], axis=0)} for n in names})
-    for t_index, template in list(enumerate(templates))[1:] + [(len(templates), "ensemble")] * (len(templates) > 1):
-        template_rows = [t_index] if t_index < len(templates) else list(range(len(templates)))
-        for neutral in (False, True):
-            probes, small_choice[template + ", length-neutral" * neutral] = _probe_rows(
-                views[t_index], names, f"0.5b[{template}]", layer_grid(small), strengths, length_neutral=neutral)
-            for name, scores in probes.items():
-                add(name.replace(f"0.5b[{template}] probe", f"0.5b probe[{template}]"), scores, views[t_index],
-                    template_rows)
+    sources = [(0, None)] + [(t, templates[t]) for t in range(1, len(templates))]
+    sources += [(len(templates), "ensemble")] * (len(templates) > 1)
+    for kind in args.probe_kinds:
+        for t_index, source in sources:
+            template_rows = [t_index] if t_index < len(templates) else list(range(len(templates)))
+            for neutral in (False, True):
+                key = "mass-mean " * (kind == "mass-mean") + (source or templates[0]) + ", length-neutral" * neutral
+                probes, small_choice[key] = _probe_rows(views[t_index], names, "0.5b", source, layer_grid(small),
+                                                        strengths, neutral, kind)
+                for name, scores in probes.items():
+                    add(name, scores, views[t_index], template_rows)
     # a jury of the probe and the prompt (the ensemble when there are several templates): mean P(A)
     jury_of = "ensemble" if len(templates) > 1 else "prompt"
-    add(f"0.5b probe + {jury_of}", {n: (small_probes["0.5b probe (LODO layer)"][n] + prompted[n]) / 2 for n in names},
+    add(f"0.5b probe + {jury_of}",
+        {n: (configs["0.5b probe (LODO layer)"][n][0] + prompted[n]) / 2 for n in names},
         small, list(range(len(templates))))
     large_choice: dict[str, Any] = {}
     if large_names:
@@ -478,13 +486,13 @@ def analyse_phase(args: argparse.Namespace) -> int:
                 {n: prompt_length_neutral({k: large[k] for k in large_names if k != n}, large[n], t_index)
                  for n in large_names}, large, [t_index])
             data = large if t_index == 0 else _aligned(load_views("1.5b", large_args, layers_of=t_index), large)
-            label = "1.5b" if t_index == 0 else f"1.5b[{template}]"
-            for neutral in (False, True):
-                probes, large_choice[template + ", length-neutral" * neutral] = _probe_rows(
-                    data, large_names, label, layer_grid(data), strengths, length_neutral=neutral)
-                for name, scores in probes.items():
-                    add(name.replace("1.5b[", "1.5b probe[").replace("] probe", "]") if t_index else name, scores,
-                        data, [t_index])
+            for kind in args.probe_kinds:
+                for neutral in (False, True):
+                    key = "mass-mean " * (kind == "mass-mean") + template + ", length-neutral" * neutral
+                    probes, large_choice[key] = _probe_rows(data, large_names, "1.5b", template if t_index else None,
+                                                            layer_grid(data), strengths, neutral, kind)
+                    for name, scores in probes.items():
+                        add(name, scores, data, [t_index])
         juries = [("jury 0.5b + 1.5b, question last", "0.5b pairwise_question_last", "1.5b pairwise_question_last"),
                   ("jury 0.5b + 1.5b, default template", "0.5b pairwise", "1.5b pairwise"),
                   ("jury 0.5b probe + 1.5b probe", "0.5b probe (LODO layer)", "1.5b probe (LODO layer)")]
@@ -744,6 +752,9 @@ def main(argv: list[str] | None = None) -> int:
                              "result does not depend on what else this machine has cached)")
     parser.add_argument("--large-templates", type=lambda s: s.split(","), default=list(LARGE_TEMPLATES),
                         help="analyse: the 1.5B's templates (each must be extracted with --model 1.5b first)")
+    parser.add_argument("--probe-kinds", type=lambda s: s.split(","), default=["logistic"],
+                        help="analyse: probe kinds, comma-separated: logistic (as `jurist learn` fits), mass-mean "
+                             "(the difference of the class means; round 4)")
     parser.add_argument("--per-set", type=int, default=30)
     parser.add_argument("--max-chars", type=int, default=3000)
     parser.add_argument("--max-pairs", type=int, default=20)
@@ -760,6 +771,9 @@ def main(argv: list[str] | None = None) -> int:
     if not SHARED.is_dir():
         print(f"needs the shared datasets at {SHARED}", file=sys.stderr)
         return 2
+    unknown = sorted(set(args.probe_kinds) - set(PROBE_KINDS))
+    if unknown:
+        parser.error(f"--probe-kinds: unknown {', '.join(unknown)}: use {', '.join(PROBE_KINDS)}")
     if args.phase == "ship" and args.out is None:
         parser.error("ship needs --out")
     return {"extract": extract_phase, "analyse": analyse_phase, "ship": ship_phase}[args.phase](args)

@@ -89,7 +89,7 @@ def test_a_probe_layer_is_chosen_by_the_same_worst_case_rule(monkeypatch):
     g = bench()
     held_out = {1: [0.90, 0.90, 0.90, 0.55], 2: [0.70, 0.70, 0.70, 0.70]}  # layer 1: better mean, lower floor
 
-    def scripted_probe(train, test, layer, c, length_neutral=False):
+    def scripted_probe(train, test, layer, c, length_neutral=False, kind="logistic"):
         return np.where(pairs(held_out[layer][test["index"]]) > 0, 1.0, -1.0)
 
     monkeypatch.setattr(g, "probe_on", scripted_probe)

@@ -15,7 +15,15 @@ from jurist.io import read_judgments
 from jurist.judge import Judge
 from jurist.learn import learner as learner_module
 from jurist.learn.learner import ProbeBackend, learn
-from jurist.learn.probe import ProbeError, fit_probe, length_ratio, load_probe, pair_probability, save_probe
+from jurist.learn.probe import (
+    ProbeError,
+    fit_mass_mean,
+    fit_probe,
+    length_ratio,
+    load_probe,
+    pair_probability,
+    save_probe,
+)
 from jurist.learn.views import match_request, skeletons
 from jurist.protocols import PairwiseProtocol, PointwiseProtocol
 from jurist.strategies import Single, Swap
@@ -86,6 +94,30 @@ def test_a_known_linear_rule_is_recovered_out_of_fold():
     coef = fit.model.coef / fit.model.scale  # back in the units of x
     assert np.dot(coef, w) / (np.linalg.norm(coef) * np.linalg.norm(w)) > 0.9
     assert fit.cv["calibrated"]["ece"] < 0.1  # a logistic rule is calibrated once its temperature is fitted
+
+
+def test_a_mass_mean_probe_points_along_the_difference_of_the_class_means():
+    rng = np.random.default_rng(5)
+    n, d = 400, 8
+    y = (np.arange(n) % 2).astype(float)
+    shift = np.zeros(d)
+    shift[:2] = [1.0, -0.5]
+    scale = np.array([1.0, 1.0, 50.0, 1, 1, 1, 1, 1])  # a loud column with no class information
+    x = rng.normal(size=(n, d)) * scale + np.outer(y - 0.5, shift) * 2
+    model = fit_mass_mean(x, y)
+    # on the standardised columns: the two informative ones carry the direction, with their signs; the loud
+    # one without class information does not
+    assert model.coef[0] > 0 > model.coef[1]
+    assert np.linalg.norm(model.coef[:2]) / np.linalg.norm(model.coef) > 0.9
+    assert abs(model.coef[2]) < 0.2 * model.coef[0]
+    scores = model.decision(x)
+    assert abs(float(np.std(scores)) - 1.0) < 1e-9  # unit spread, so two views never saturate when averaged
+    assert abs(float(np.mean(scores))) < 0.1  # the midpoint of the two means is the boundary
+    fresh_y = (np.arange(n) % 2).astype(float)
+    fresh = rng.normal(size=(n, d)) * scale + np.outer(fresh_y - 0.5, shift) * 2
+    assert np.mean((model.decision(fresh) > 0) == (fresh_y > 0.5)) > 0.8
+    with pytest.raises(ProbeError, match="both classes"):
+        fit_mass_mean(x, np.ones(n))
 
 
 def test_a_pure_noise_probe_reports_chance_not_its_training_fit():
