@@ -41,12 +41,18 @@ Phases:
     are residualised on the responses' length ratio (``jurist learn --length-neutral``). With several
     templates: plain and length-neutral probes on each template's states, and on the mean of every
     template's state (the ensemble's averaging of wording noise, applied to the features).
+    ``--probe-kinds logistic,mass-mean`` adds mass-mean probes (the difference of the class means,
+    ``jurist.learn.probe.fit_mass_mean``) on the same states.
 
         .venv/bin/python benchmarks/generalization.py analyse --templates pairwise --per-set 100 \
             --no-with-1.5b --json benchmarks/results/generalization.json      # round 2 (docs/quality.md)
         .venv/bin/python benchmarks/generalization.py analyse --per-set 100 \
             --templates pairwise,pairwise_plain,pairwise_question_last \
+            --large-templates pairwise,pairwise_question_last \
             --json benchmarks/results/generalization_round3.json  # round 3
+        .venv/bin/python benchmarks/generalization.py analyse --templates pairwise --per-set 100 \
+            --no-with-1.5b --probe-kinds logistic,mass-mean \
+            --json benchmarks/results/generalization_round4.json  # round 4: round 2 with mass-mean probes
 
     The 1.5B's rows (``--large-templates``) are its prompt and its plain and length-neutral probes per
     template; juries pair it with the 0.5B.
