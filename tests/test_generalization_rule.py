@@ -97,3 +97,25 @@ def test_a_probe_layer_is_chosen_by_the_same_worst_case_rule(monkeypatch):
     layer, c, table = g.choose_probe(sets, [1, 2], [0.01])
     assert (layer, c) == (2, 0.01)
     assert table == {"1@0.01": [0.55, 0.8125], "2@0.01": [0.7, 0.7]}
+
+
+def _synthetic_set(rng: np.random.Generator, shift: float, n: int = 60) -> dict:
+    """A made-up set of n pairs: [pair, view, layer, dim] states whose dim 0 says which response is shown
+    first and is better (+shift when it is), the other dims noise; labels half A, half B."""
+    y = (np.arange(n) % 2).astype(float)
+    layers = rng.normal(size=(n, 2, 3, 5))
+    layers[:, 0, 1, 0] += shift * (2 * y - 1)  # view 0 shows A first
+    layers[:, 1, 1, 0] -= shift * (2 * y - 1)  # view 1 shows B first
+    return {"y": y, "layers": layers, "length": np.zeros((n, 2))}
+
+
+@pytest.mark.parametrize("kind", ["logistic", "mass-mean"])
+def test_each_probe_kind_transfers_a_shared_signal_to_a_set_it_was_not_fitted_on(kind):
+    g = bench()
+    rng = np.random.default_rng(3)
+    train = {"s1": _synthetic_set(rng, 2.0), "s2": _synthetic_set(rng, 1.5)}
+    held_out = _synthetic_set(rng, 1.0)
+    informative = g.accuracy(g.probe_on(train, held_out, 1, 0.01, kind=kind), held_out["y"]).mean()
+    blind = g.accuracy(g.probe_on(train, held_out, 0, 0.01, kind=kind), held_out["y"]).mean()
+    assert informative > 0.75  # the layer that carries the signal
+    assert blind < 0.7  # a layer of noise only: no better than a lucky coin on 60 pairs
