@@ -35,7 +35,8 @@ Phases:
     left out, next to the current default; paired differences with bootstrap CIs.
     ``--json OUT`` writes everything (benchmarks/results/generalization.json), including
     ``chosen_vs_default``: the configuration the rule picks on all sets minus the default, paired,
-    and ``rule_check``: the same leave-one-dataset-out tables under the one-standard-error rule and
+    each complete row's ``minus_default`` (its macro mean minus the default's, paired; a hindsight number,
+    as no rule chose the row blind), and ``rule_check``: the same leave-one-dataset-out tables under the one-standard-error rule and
     under the rule itself chosen by an inner leave-one-dataset-out (``choose``).
     Length-neutral levers: the prompt with its own length slope taken out, and probes whose features
     are residualised on the responses' length ratio (``jurist learn --length-neutral``). With several
@@ -539,6 +540,15 @@ def analyse_phase(args: argparse.Namespace) -> int:
 
     correct = {c: {n: accuracy(s, y) for n, (s, y) in cells_data.items()} for c, cells_data in configs.items()}
 
+    def baseline_on(baseline: str, held: str, pairs: int) -> np.ndarray:
+        """``baseline``'s per-pair correctness on ``held``, cut to the pairs a 1.5B configuration judged when
+        it judged fewer (a 1.5B configuration against a 0.5B one: the pairs both judged)."""
+        base_scores, base_y = configs[baseline][held]
+        if pairs != len(base_y):
+            index = _subset(small[held], large[held]["id"])
+            base_scores, base_y = base_scores[index], base_y[index]
+        return accuracy(base_scores, base_y)
+
     def lodo_table(pool: list[str], baseline: str, rule: str = "worst") -> tuple[dict[str, Any], dict[str, Any]]:
         """For each held-out set: ``rule``'s choice among ``pool`` on the other sets (see ``choose``), its
         accuracy on the held-out set, and the paired difference against ``baseline``."""
@@ -547,11 +557,7 @@ def analyse_phase(args: argparse.Namespace) -> int:
             others = [n for n in names if n != held]
             chosen = choose(correct, pool, others, rule)
             scores, y = configs[chosen][held]
-            base_scores, base_y = configs[baseline][held]
-            if len(y) != len(base_y):  # a 1.5B configuration against a 0.5B one: the pairs both judged
-                index = _subset(small[held], large[held]["id"])
-                base_scores, base_y = base_scores[index], base_y[index]
-            mine[held], theirs[held] = accuracy(scores, y), accuracy(base_scores, base_y)
+            mine[held], theirs[held] = accuracy(scores, y), baseline_on(baseline, held, len(y))
             table[held] = {"chosen": chosen, "accuracy": estimate(mine[held]), "default": estimate(theirs[held]),
                            "difference": paired(mine[held], theirs[held]), "pairs": int(len(y))}
             if rule == "nested":
@@ -579,6 +585,11 @@ def analyse_phase(args: argparse.Namespace) -> int:
                 table, summary = lodo_table(pool, baseline, rule)
                 rule_check.setdefault(rule, {})[label] = {"baseline": baseline, "folds": table, "summary": summary,
                                                           "chosen_on_all_sets": choose(correct, pool, names, rule)}
+    # every configuration judged on every set minus the default, paired (macro over the sets): what each
+    # row would give if it were chosen, which no rule above did blind to the set left out
+    for config in candidates:
+        matrix[config]["minus_default"] = _macro(
+            {n: correct[config][n] - baseline_on(default, n, len(correct[config][n])) for n in names})
     pick = lambda pool: choose(correct, pool, names) if pool else None  # noqa: E731
     # the configuration the rule picks on all seven sets, against the default: paired per set and macro
     rule_choice = pick(small_only)
@@ -658,13 +669,16 @@ class CachedFeatures:
         return cached["layers"][self.layer].astype(np.float64), int(cached["prompt_tokens"])
 
 
-def _probe_choice(choices: dict[str, Any], template: str, neutral: bool) -> dict[str, Any]:
+def _probe_choice(choices: dict[str, Any], template: str, neutral: bool, kind: str = "logistic") -> dict[str, Any]:
     """The layer and strength chosen on all sets for a probe on ``template``'s states. Results keyed
-    "<template>[, length-neutral]"; round 2's file (generalization.json, the default template only) keeps
-    the plain probe's choices at the top and the length-neutral one's under "length-neutral"."""
-    key = template + ", length-neutral" * neutral
+    "[mass-mean ]<template>[, length-neutral]"; round 2's file (generalization.json, the default template
+    and logistic probes only) keeps the plain probe's choices at the top and the length-neutral one's under
+    "length-neutral"."""
+    key = "mass-mean " * (kind == "mass-mean") + template + ", length-neutral" * neutral
     if key in choices:
         return choices[key]["all sets"]
+    if kind != "logistic":
+        raise KeyError(f"no {key!r} probe in these results: analyse with --probe-kinds {kind} first")
     return choices["length-neutral"]["all sets"] if neutral else choices["all sets"]
 
 
@@ -680,13 +694,14 @@ def ship_phase(args: argparse.Namespace) -> int:
 
     result = json.loads(args.results.read_text(encoding="utf-8"))
     neutral = args.config.endswith("length-neutral")
-    row_name = f"{args.model} probe{', length-neutral' if neutral else ''} (LODO layer)"
+    kind = "mass-mean" if args.config.startswith("mass-mean") else "logistic"
+    row_name = f"{args.model} {args.config} (LODO layer)"
     if row_name not in result["matrix"]:
         print(f"{args.results} has no row {row_name!r}: run analyse with that configuration first", file=sys.stderr)
         return 2
     row = result["matrix"][row_name]
-    choice = _probe_choice(result["probe_choice"][args.model], "pairwise", neutral)
-    layer, strength = choice["layer"], choice["C"]
+    choice = _probe_choice(result["probe_choice"][args.model], "pairwise", neutral, kind)
+    layer, strength = choice["layer"], choice["C"] if kind == "logistic" else None  # a mass-mean probe has none
     source = CachedFeatures(args.model, layer)
     protocol = protocol_for("pairwise")
     by_set: dict[str, list[Any]] = {}
@@ -695,7 +710,7 @@ def ship_phase(args: argparse.Namespace) -> int:
                                 for v in (0, 1)):
             by_set.setdefault(name, []).append(item)
     items = [item for group in by_set.values() for item in group]
-    learned = learn(items, protocol, source, length_neutral=neutral, strength=strength)
+    learned = learn(items, protocol, source, length_neutral=neutral, strength=strength, estimator=kind)
     card = learned.card
     card.features["extractor"] = "LlamaFeatures"  # fitted on the cached states of the same tap
     card.transfer = {"benchmark": "benchmarks/generalization.py", "configuration": args.config,
@@ -769,7 +784,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--results", type=Path, default=Path("benchmarks/results/generalization.json"),
                         help="ship: the analyse phase's JSON (the layer chosen on all sets)")
-    parser.add_argument("--config", default="probe, length-neutral", choices=["probe", "probe, length-neutral"],
+    parser.add_argument("--config", default="probe, length-neutral",
+                        choices=["probe", "probe, length-neutral", "mass-mean probe"],
                         help="ship: which probe configuration")
     parser.add_argument("--out", type=Path, help="ship: the head's directory (src/jurist/heads/NAME)")
     parser.add_argument("--examples", type=int, default=4, help="ship: pairs judged live and kept")

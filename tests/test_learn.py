@@ -334,6 +334,34 @@ def test_cli_learn_then_compare_with_the_probe(tmp_path, monkeypatch):
     assert len(read_judgments(out)) == 8  # nothing was judged or overwritten
 
 
+def test_cli_learn_a_mass_mean_probe_records_it_and_judges_through_it(tmp_path, monkeypatch):
+    source = FakeFeatures()
+    monkeypatch.setattr(learner_module, "make_features", lambda base, layer=None: source)
+    golden, test = tmp_path / "golden.jsonl", tmp_path / "test.jsonl"
+    _write_golden(golden, _pairs(60))
+    _write_golden(test, _pairs(8, seed=5))
+    result = runner.invoke(app, ["learn", str(golden), "--out", str(tmp_path / "judge"), "--folds", "3",
+                                 "--estimator", "mass-mean"])
+    assert result.exit_code == 0, result.output
+    assert "mass-mean" in result.output
+    card = json.loads((tmp_path / "judge" / "card.json").read_text())
+    assert card["features"]["estimator"] == "mass-mean" and card["regularisation"] == 0.0
+    assert card["cv"]["calibrated"]["accuracy"] > 0.9  # the length rule of FakeFeatures, read out of fold
+    judged = runner.invoke(app, ["compare", str(test), "--judge", f"probe:{tmp_path / 'judge'}",
+                                 "--store", str(tmp_path / "runs.db"), "--out", str(tmp_path / "v.jsonl")])
+    assert judged.exit_code == 0, judged.output
+    assert all(j.verdict.preference == j.label for j in read_judgments(tmp_path / "v.jsonl"))
+
+
+def test_cli_learn_refuses_an_unknown_estimator_and_a_mass_mean_scale(tmp_path):
+    golden = tmp_path / "golden.jsonl"
+    _write_golden(golden, _pairs(20))
+    unknown = runner.invoke(app, ["learn", str(golden), "--out", str(tmp_path / "j"), "--estimator", "svm"])
+    assert unknown.exit_code == 2 and "--estimator 'svm'" in unknown.output
+    with pytest.raises(ProbeError, match="not a scale"):
+        fit_probe("score", np.zeros((20, 2)), np.arange(20.0), estimator="mass-mean")
+
+
 def test_cli_learn_rejects_an_unknown_base(tmp_path):
     golden = tmp_path / "golden.jsonl"
     _write_golden(golden, _pairs(20))

@@ -30,7 +30,8 @@ class Scheme:
 
 
 SCHEMES: dict[str, Scheme] = {s.name: s for s in (
-    Scheme("local", "local, local:1.5b, local:head, local:1.5b-head, local:best, local:PATH.gguf", in_process=True),
+    Scheme("local", "local, local:1.5b, local:head, local:mass-mean-head, local:1.5b-head, local:best, "
+                    "local:PATH.gguf", in_process=True),
     Scheme("http", "http://HOST:PORT/v1", reads_images=True, needs_model=True),
     Scheme("https", "https://HOST/v1", reads_images=True, needs_model=True),
     Scheme("openai", "openai:MODEL", reads_images=True),

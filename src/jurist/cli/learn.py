@@ -50,6 +50,10 @@ def learn(
     length_neutral: Annotated[bool, typer.Option(
         "--length-neutral", help="compare: take the responses' length ratio out of the features first, so the "
                                  "probe cannot prefer the longer response as such (docs/quality.md).")] = False,
+    estimator: Annotated[str, typer.Option(
+        help="logistic (L2, strength by inner cross-validation) or mass-mean (the difference of the two "
+             "classes' mean features: no strength to tune; the 0.5B's most accurate pairwise configuration on "
+             "the mean in docs/quality.md, round 4). compare and pass/fail only.")] = "logistic",
     folds: Annotated[int, typer.Option(help="Cross-validation folds for the reported metrics.")] = 5,
     seed: Annotated[int, typer.Option(help="Seed of the fold assignment and the bootstrap.")] = 0,
     field: FieldOpt = None, preset: PresetOpt = None, label_map: LabelMapOpt = None, limit: LimitOpt = None,
@@ -66,6 +70,8 @@ def learn(
         raise typer.BadParameter(f"--protocol {protocol!r}: use compare or score")
     if folds < 2:
         raise typer.BadParameter("--folds must be at least 2")
+    if estimator not in ("logistic", "mass-mean"):
+        raise typer.BadParameter(f"--estimator {estimator!r}: use logistic or mass-mean")
     try:
         judging = build_protocol(protocol, ProtocolSettings(criteria=criteria) if protocol == "compare"
                                  else ProtocolSettings(rubric=rubric, scale=scale))
@@ -84,6 +90,7 @@ def learn(
         source = make_features(base, layer=layer)
         with out.status("reading features from the base model...") as status:
             learned = fit(loaded.items, judging, source, folds=folds, seed=seed, length_neutral=length_neutral,
+                          estimator=estimator,  # type: ignore[arg-type]  # checked above
                           progress=lambda done, total: status.update(f"features {done}/{total}"))
     except ProbeError as error:
         fail(error)
@@ -93,6 +100,7 @@ def learn(
             ("features", f"{'+'.join(card.features['groups'])}, dimension {card.features['dimension']}"
                          + (", length-neutral" if card.features.get("length_neutral") else "")),
             ("items", f"{card.data['n']} labelled ({card.data['dropped']} left out), balance {card.data['balance']}"),
+            ("estimator", card.features.get("estimator", "logistic")),
             ("regularisation", f"{card.regularisation:g}")]
     if card.kind == "score":
         rows += [(f"CV ({card.cv['folds']}-fold) Spearman", f"{card.cv['spearman']:.3f}"),

@@ -11,7 +11,8 @@ Each head is a directory ``jurist/heads/<name>/`` written by ``benchmarks/genera
   ``tests/test_heads.py`` reproduces on the real model.
 
 A head is served by :class:`jurist.learn.learner.ProbeBackend`, like any ``probe:DIR``; the
-presets in :mod:`jurist.backends.presets` name them (``local:head``, ``local:1.5b-head``).
+presets in :mod:`jurist.backends.presets` name them (``local:head``, ``local:mass-mean-head``,
+``local:1.5b-head``).
 """
 
 from __future__ import annotations

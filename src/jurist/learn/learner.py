@@ -31,6 +31,7 @@ from scipy.special import log_expit
 
 from jurist.backends.base import Backend, BackendError
 from jurist.learn.probe import (
+    Estimator,
     LinearModel,
     ProbeCard,
     ProbeError,
@@ -172,11 +173,13 @@ class Learned:
 
 
 def learn(items: Sequence[Item], protocol: Protocol, source: FeatureSource, *, folds: int = 5, seed: int = 0,
-          progress: Any = None, length_neutral: bool = False, strength: float | None = None) -> Learned:
+          progress: Any = None, length_neutral: bool = False, strength: float | None = None,
+          estimator: Estimator = "logistic") -> Learned:
     """Fit a probe for ``protocol`` on the labelled ``items`` with features from ``source``.
 
     ``length_neutral`` (pairwise): residualise the features on the responses' length ratio first
-    (:mod:`jurist.learn.probe`); ``strength``: a fixed regularisation instead of an inner cross-validation.
+    (:mod:`jurist.learn.probe`); ``strength``: a fixed regularisation instead of an inner cross-validation;
+    ``estimator``: ``logistic`` or ``mass-mean`` (the difference of the class means, recorded on the card).
     """
     kind = probe_kind(protocol)
     if length_neutral and kind != "compare":
@@ -208,7 +211,7 @@ def learn(items: Sequence[Item], protocol: Protocol, source: FeatureSource, *, f
     values = [float(v) for v in scale.values] if scale is not None else []
     length = (np.array([length_ratio(*item.candidates[:2]) for item, _ in usable]) if length_neutral else None)
     fit = fit_probe(kind, x, y, x_swapped=np.vstack(rows[1]) if kind == "compare" else None, values=values,
-                    folds=folds, seed=seed, length=length, strength=strength)
+                    folds=folds, seed=seed, length=length, strength=strength, estimator=estimator)
     balance: dict[str, int] = {}
     for _, t in usable:
         key = ({1.0: "A", 0.0: "B"}[t] if kind == "compare" else f"{t:g}")
@@ -220,7 +223,8 @@ def learn(items: Sequence[Item], protocol: Protocol, source: FeatureSource, *, f
         kind=kind, labels=list(labels), values=values, protocol=protocol.identity, skeletons=skeletons(protocol),
         features={"groups": list(source.groups), "dimension": int(x.shape[1]), "extractor": type(source).__name__,
                   **({"layer": source.layer} if getattr(source, "layer", None) is not None else {}),
-                  **({"length_neutral": True} if length_neutral else {})},
+                  **({"length_neutral": True} if length_neutral else {}),
+                  **({"estimator": estimator} if estimator != "logistic" else {})},
         base={"spec": source.spec, "sha256": source.sha256},
         data={"sha256": data_hash([i for i, _ in usable]), "n": len(usable), "balance": balance, "dropped": dropped},
         cv=fit.cv, regularisation=fit.strength, temperature=fit.temperature, sigma=fit.sigma, warnings=warnings,

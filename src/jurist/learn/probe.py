@@ -47,6 +47,7 @@ from scipy.special import expit, log_expit
 from jurist.backends.base import BackendError
 
 ProbeKind = Literal["compare", "binary", "score"]
+Estimator = Literal["logistic", "mass-mean"]  # how a compare or binary probe's direction is fitted
 MIN_ITEMS = 100  # below this, cross-validated metrics are too noisy to trust
 MIN_MINORITY = 0.20  # a label with less than this share makes accuracy misleading
 
@@ -251,7 +252,7 @@ def _binary_metrics(p: np.ndarray, y: np.ndarray, seed: int) -> dict[str, Any]:
 def fit_probe(kind: ProbeKind, x: np.ndarray, y: np.ndarray, *, x_swapped: np.ndarray | None = None,
               values: list[float] | None = None, folds: int = 5, seed: int = 0,
               groups: np.ndarray | None = None, length: np.ndarray | None = None,
-              strength: float | None = None) -> FitResult:
+              strength: float | None = None, estimator: Estimator = "logistic") -> FitResult:
     """Fit a probe and measure it out-of-fold.
 
     ``compare``: ``x`` holds the features of the view showing A first, ``x_swapped``
@@ -261,7 +262,19 @@ def fit_probe(kind: ProbeKind, x: np.ndarray, y: np.ndarray, *, x_swapped: np.nd
     ``length`` (compare): each pair's :func:`length_ratio` as shown in ``x``; the probe is then
     length-neutral (the slopes are fitted on every pair, folds included: they use no label).
     ``strength``: the regularisation, instead of choosing it by an inner cross-validation.
+    ``estimator``: ``logistic`` (L2, the default) or ``mass-mean`` (:func:`fit_mass_mean`: no regularisation,
+    reported as 0; compare and binary only).
     """
+    if estimator == "mass-mean" and kind == "score":
+        raise ProbeError("a mass-mean probe separates two classes: use it for compare or pass/fail, not a scale")
+    if estimator not in ("logistic", "mass-mean"):
+        raise ProbeError(f"unknown estimator {estimator!r}: use logistic or mass-mean")
+
+    def fit(rows: np.ndarray, targets: np.ndarray, groups: np.ndarray, regression: bool) -> tuple[LinearModel, float]:
+        if estimator == "mass-mean":
+            return fit_mass_mean(rows, targets), 0.0
+        return fit_linear(rows, targets, groups, regression, seed, strength=strength)
+
     n = len(y)
     item_groups = np.arange(n) if groups is None else np.asarray(groups)
     slope = None
@@ -283,8 +296,7 @@ def fit_probe(kind: ProbeKind, x: np.ndarray, y: np.ndarray, *, x_swapped: np.nd
     raw = np.zeros(n) if kind != "compare" else np.zeros((n, 2))
     for train, test in splits:
         row_train = np.isin(row_items, train)
-        model, _ = fit_linear(rows[row_train], targets[row_train], row_groups[row_train], regression, seed,
-                              strength=strength)
+        model, _ = fit(rows[row_train], targets[row_train], row_groups[row_train], regression)
         if kind == "compare":
             raw[test, 0] = model.decision(x[test])
             raw[test, 1] = model.decision(x_swapped[test])  # type: ignore[index]
@@ -293,7 +305,7 @@ def fit_probe(kind: ProbeKind, x: np.ndarray, y: np.ndarray, *, x_swapped: np.nd
         else:
             raw[test] = model.decision(x[test])
 
-    final, strength = fit_linear(rows, targets, row_groups, regression, seed, strength=strength)
+    final, strength = fit(rows, targets, row_groups, regression)
     final.length_slope = slope
     if regression:
         residual = raw - y
