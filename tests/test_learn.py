@@ -307,12 +307,18 @@ def _write_golden(path, items):
                                      "response_b": item.candidates[1], "label": item.label}) + "\n")
 
 
-def test_cli_learn_then_compare_with_the_probe(tmp_path, monkeypatch):
+def _fake_cli_data(tmp_path, monkeypatch):
+    """`jurist learn` reading FakeFeatures instead of a model; a golden file of 60 pairs, a test file of 8."""
     source = FakeFeatures()
     monkeypatch.setattr(learner_module, "make_features", lambda base, layer=None: source)
     golden, test = tmp_path / "golden.jsonl", tmp_path / "test.jsonl"
     _write_golden(golden, _pairs(60))
     _write_golden(test, _pairs(8, seed=5))
+    return golden, test
+
+
+def test_cli_learn_then_compare_with_the_probe(tmp_path, monkeypatch):
+    golden, test = _fake_cli_data(tmp_path, monkeypatch)
     result = runner.invoke(app, ["learn", str(golden), "--out", str(tmp_path / "judge"), "--folds", "3"])
     assert result.exit_code == 0, result.output
     assert "accuracy" in result.output and "only 60 labelled items" in result.output
@@ -335,11 +341,7 @@ def test_cli_learn_then_compare_with_the_probe(tmp_path, monkeypatch):
 
 
 def test_cli_learn_a_mass_mean_probe_records_it_and_judges_through_it(tmp_path, monkeypatch):
-    source = FakeFeatures()
-    monkeypatch.setattr(learner_module, "make_features", lambda base, layer=None: source)
-    golden, test = tmp_path / "golden.jsonl", tmp_path / "test.jsonl"
-    _write_golden(golden, _pairs(60))
-    _write_golden(test, _pairs(8, seed=5))
+    golden, test = _fake_cli_data(tmp_path, monkeypatch)
     result = runner.invoke(app, ["learn", str(golden), "--out", str(tmp_path / "judge"), "--folds", "3",
                                  "--estimator", "mass-mean"])
     assert result.exit_code == 0, result.output
