@@ -359,9 +359,11 @@ def test_cli_learn_refuses_an_unknown_estimator_and_a_mass_mean_scale(tmp_path):
     golden = tmp_path / "golden.jsonl"
     _write_golden(golden, _pairs(20))
     unknown = runner.invoke(app, ["learn", str(golden), "--out", str(tmp_path / "j"), "--estimator", "svm"])
-    assert unknown.exit_code == 2 and "--estimator 'svm'" in unknown.output
+    assert unknown.exit_code == 2 and "--estimator" in unknown.output and "'svm'" in unknown.output
     with pytest.raises(ProbeError, match="not a scale"):
         fit_probe("score", np.zeros((20, 2)), np.arange(20.0), estimator="mass-mean")
+    with pytest.raises(ProbeError, match="unknown estimator 'svm': use logistic or mass-mean"):
+        fit_probe("compare", np.zeros((20, 2)), np.arange(20.0) % 2, estimator="svm")  # type: ignore[arg-type]
 
 
 def test_cli_learn_rejects_an_unknown_base(tmp_path):

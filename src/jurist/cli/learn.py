@@ -20,6 +20,7 @@ from jurist.cli.common import (
     table,
     warn_skipped,
 )
+from jurist.learn.probe import Estimator
 from jurist.plan import ProtocolSettings, build_protocol
 from jurist.protocols.pairwise import DEFAULT_CRITERIA
 from jurist.protocols.pointwise import DEFAULT_RUBRIC
@@ -50,7 +51,7 @@ def learn(
     length_neutral: Annotated[bool, typer.Option(
         "--length-neutral", help="compare: take the responses' length ratio out of the features first, so the "
                                  "probe cannot prefer the longer response as such (docs/quality.md).")] = False,
-    estimator: Annotated[str, typer.Option(
+    estimator: Annotated[Estimator, typer.Option(
         help="logistic (L2, strength by inner cross-validation) or mass-mean (the difference of the two "
              "classes' mean features: no strength to tune; the 0.5B's most accurate pairwise configuration on "
              "the mean in docs/quality.md, round 4). compare and pass/fail only.")] = "logistic",
@@ -70,8 +71,6 @@ def learn(
         raise typer.BadParameter(f"--protocol {protocol!r}: use compare or score")
     if folds < 2:
         raise typer.BadParameter("--folds must be at least 2")
-    if estimator not in ("logistic", "mass-mean"):
-        raise typer.BadParameter(f"--estimator {estimator!r}: use logistic or mass-mean")
     try:
         judging = build_protocol(protocol, ProtocolSettings(criteria=criteria) if protocol == "compare"
                                  else ProtocolSettings(rubric=rubric, scale=scale))
@@ -90,7 +89,7 @@ def learn(
         source = make_features(base, layer=layer)
         with out.status("reading features from the base model...") as status:
             learned = fit(loaded.items, judging, source, folds=folds, seed=seed, length_neutral=length_neutral,
-                          estimator=estimator,  # type: ignore[arg-type]  # checked above
+                          estimator=estimator,
                           progress=lambda done, total: status.update(f"features {done}/{total}"))
     except ProbeError as error:
         fail(error)

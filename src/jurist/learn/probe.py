@@ -37,7 +37,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -267,8 +267,8 @@ def fit_probe(kind: ProbeKind, x: np.ndarray, y: np.ndarray, *, x_swapped: np.nd
     """
     if estimator == "mass-mean" and kind == "score":
         raise ProbeError("a mass-mean probe separates two classes: use it for compare or pass/fail, not a scale")
-    if estimator not in ("logistic", "mass-mean"):
-        raise ProbeError(f"unknown estimator {estimator!r}: use logistic or mass-mean")
+    if estimator not in get_args(Estimator):
+        raise ProbeError(f"unknown estimator {estimator!r}: use {' or '.join(get_args(Estimator))}")
 
     def fit(rows: np.ndarray, targets: np.ndarray, groups: np.ndarray, regression: bool) -> tuple[LinearModel, float]:
         if estimator == "mass-mean":
