@@ -43,7 +43,9 @@ Phases:
     templates: plain and length-neutral probes on each template's states, and on the mean of every
     template's state (the ensemble's averaging of wording noise, applied to the features).
     ``--probe-kinds logistic,mass-mean`` adds mass-mean probes (the difference of the class means,
-    ``jurist.learn.probe.fit_mass_mean``) on the same states.
+    ``jurist.learn.probe.fit_mass_mean``) on the same states. ``--juries`` adds juries of three or more of
+    the 0.5B's rows (``wording_juries``), aggregated as ``jurist.strategies.jury`` does: by mean P(A) and by
+    majority vote.
 
         .venv/bin/python benchmarks/generalization.py analyse --templates pairwise --per-set 100 \
             --no-with-1.5b --json benchmarks/results/generalization.json      # round 2 (docs/quality.md)
@@ -54,6 +56,9 @@ Phases:
         .venv/bin/python benchmarks/generalization.py analyse --templates pairwise --per-set 100 \
             --no-with-1.5b --probe-kinds logistic,mass-mean \
             --json benchmarks/results/generalization_round4.json  # round 4: round 2 with mass-mean probes
+        .venv/bin/python benchmarks/generalization.py analyse --per-set 100 --no-with-1.5b \
+            --templates pairwise,pairwise_plain,pairwise_question_last --probe-kinds logistic,mass-mean \
+            --juries --json benchmarks/results/generalization_round5.json  # round 5: juries of three
 
     The 1.5B's rows (``--large-templates``) are its prompt and its plain and length-neutral probes per
     template; juries pair it with the 0.5B.
@@ -384,6 +389,44 @@ def inner_rule(correct: dict[str, dict[str, np.ndarray]], pool: list[str], sets:
     return max(("worst", "one-se"), key=lambda r: scored[r])
 
 
+def probe_label(model: str, kind: str, source: str | None, length_neutral: bool) -> str:
+    """The name of a probe's rows, before " (LODO layer)" or " layer <n>"."""
+    return f"{model} {PROBE_KINDS[kind]}" + f"[{source}]" * (source is not None) + ", length-neutral" * length_neutral
+
+
+JURY_AGGREGATES = ("mean", "majority")  # as jurist.strategies.jury aggregates a pairwise jury
+
+
+def jury_score(members: list[np.ndarray], aggregate: str) -> np.ndarray:
+    """A jury's per-pair score from its members' scores (P(A) - 0.5, both orders): their mean (the mean of P(A)),
+    or their mean vote, where a member's exact 0 abstains and a split vote is a tie (0)."""
+    stacked = np.stack(members)
+    return stacked.mean(axis=0) if aggregate == "mean" else np.sign(stacked).mean(axis=0)
+
+
+def wording_juries(templates: list[str], kinds: list[str]) -> list[tuple[str, list[str], list[int]]]:
+    """Round 5's juries of the 0.5B, as (name without the aggregate, member rows, template rows they read):
+    one member per wording, for the prompt and for each probe kind, plain and length-neutral; and on each
+    wording, its prompt with its plain probe of every kind (with both kinds: a jury of three)."""
+    def source(t_index: int) -> str | None:
+        return None if t_index == 0 else templates[t_index]
+
+    every = list(range(len(templates)))
+    juries = [(f"0.5b jury of the wordings' prompts{neutral}", [f"0.5b {t}{neutral}" for t in templates], every)
+              for neutral in ("", ", length-neutral")]
+    for kind in kinds:
+        for neutral in (False, True):
+            members = [probe_label("0.5b", kind, source(t), neutral) + " (LODO layer)" for t in every]
+            juries.append((f"0.5b jury of the wordings' {PROBE_KINDS[kind]}s" + ", length-neutral" * neutral,
+                           members, every))
+    if len(kinds) > 1:
+        for t_index, template in enumerate(templates):
+            members = [f"0.5b {template}"] + [probe_label("0.5b", kind, source(t_index), False) + " (LODO layer)"
+                                              for kind in kinds]
+            juries.append((f"0.5b jury[{template}] of its prompt and probes", members, [t_index]))
+    return juries
+
+
 def _probe_rows(data: dict[str, Any], names: list[str], model: str, source: str | None, layers: list[int],
                 strengths: list[float], length_neutral: bool = False, kind: str = "logistic"
                 ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, Any]]:
@@ -391,7 +434,7 @@ def _probe_rows(data: dict[str, Any], names: list[str], model: str, source: str 
     for each held-out set, layer and strength chosen on the other sets (inner leave-one-dataset-out) and
     fitted on them; plus one row per layer at a fixed strength. Rows are named "<model> <kind>[<source>]
     [, length-neutral] (LODO layer)" and "... layer <n>"."""
-    label = f"{model} {PROBE_KINDS[kind]}" + f"[{source}]" * (source is not None) + ", length-neutral" * length_neutral
+    label = probe_label(model, kind, source, length_neutral)
     rows: dict[str, dict[str, np.ndarray]] = {f"{label} (LODO layer)": {}}
     rows |= {f"{label} layer {layer}": {} for layer in layers}
     choice: dict[str, Any] = {}
@@ -485,6 +528,12 @@ def analyse_phase(args: argparse.Namespace) -> int:
     add(f"0.5b probe + {jury_of}",
         {n: (configs["0.5b probe (LODO layer)"][n][0] + prompted[n]) / 2 for n in names},
         small, list(range(len(templates))))
+    if args.juries:  # round 5: juries of three or more of the above, each aggregate jurist offers
+        for jury, members, template_rows in wording_juries(templates, args.probe_kinds):
+            for aggregate in JURY_AGGREGATES:
+                add(f"{jury} ({aggregate})",
+                    {n: jury_score([configs[m][n][0] for m in members], aggregate) for n in names},
+                    small, template_rows)
     large_choice: dict[str, Any] = {}
     if large_names:
         for t_index, template in enumerate(large_templates):
@@ -776,6 +825,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--probe-kinds", type=lambda s: s.split(","), default=["logistic"],
                         help="analyse: probe kinds, comma-separated: logistic (as `jurist learn` fits), mass-mean "
                              "(the difference of the class means; round 4)")
+    parser.add_argument("--juries", action="store_true",
+                        help="analyse: add juries of the 0.5B's configurations, one member per wording (needs three "
+                             "or more --templates), each by mean and by majority (round 5)")
     parser.add_argument("--per-set", type=int, default=30)
     parser.add_argument("--max-chars", type=int, default=3000)
     parser.add_argument("--max-pairs", type=int, default=20)
@@ -796,6 +848,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(args.probe_kinds) - set(PROBE_KINDS))
     if unknown:
         parser.error(f"--probe-kinds: unknown {', '.join(unknown)}: use {', '.join(PROBE_KINDS)}")
+    if args.juries and len(args.templates) < 3:
+        parser.error("--juries needs three or more --templates (one jury member per wording)")
     if args.phase == "ship" and args.out is None:
         parser.error("ship needs --out")
     return {"extract": extract_phase, "analyse": analyse_phase, "ship": ship_phase}[args.phase](args)

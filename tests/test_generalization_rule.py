@@ -122,3 +122,34 @@ def test_each_probe_kind_transfers_a_shared_signal_to_a_set_it_was_not_fitted_on
     blind = g.accuracy(g.probe_on(train, held_out, 0, 0.01, kind=kind), held_out["y"]).mean()
     assert informative > 0.75  # the layer that carries the signal
     assert blind < 0.7  # a layer of noise only: no better than a lucky coin on 60 pairs
+
+
+def test_a_jury_by_mean_follows_its_surest_member_and_by_majority_counts_votes():
+    g = bench()
+    # per pair, each member's P(A) - 0.5: one sure "A" against two barely "B"; then a split with an abstention
+    members = [np.array([0.40, 0.10]), np.array([-0.01, -0.10]), np.array([-0.01, 0.0])]
+    assert g.jury_score(members, "mean")[0] > 0  # mean P(A): the sure member carries the pair
+    assert g.jury_score(members, "majority")[0] < 0  # two votes of three for B
+    assert g.jury_score(members, "majority")[1] == 0  # one each way, one abstains: a tie
+    assert g.accuracy(g.jury_score(members, "majority"), np.array([0.0, 1.0])).tolist() == [1.0, 0.5]
+
+
+def test_every_jury_member_is_a_row_the_analysis_makes():
+    g = bench()
+    rng = np.random.default_rng(5)
+    templates = ["pairwise", "pairwise_plain", "pairwise_question_last"]
+    kinds = ["logistic", "mass-mean"]
+    data = {s: _synthetic_set(rng, 1.0, n=20) for s in SETS[:3]}
+    for one in data.values():  # responses of different lengths, so the length-neutral rows can be fitted
+        one["length"] = rng.normal(size=(20, 2))
+    rows = {f"0.5b {t}{neutral}" for t in templates for neutral in ("", ", length-neutral")}
+    for t_index, template in enumerate(templates):  # as analyse_phase names its sources
+        for kind in kinds:
+            for neutral in (False, True):
+                made, _ = g._probe_rows(data, list(data), "0.5b", template if t_index else None, [1], [0.01],
+                                        neutral, kind)
+                rows |= set(made)
+    juries = g.wording_juries(templates, kinds)
+    assert len(juries) == 2 + 2 * 2 + 3  # prompts and probes across wordings; each wording's prompt and probes
+    assert all(len(members) >= 3 and set(members) <= rows for _, members, _ in juries)
+    assert len({name for name, _, _ in juries}) == len(juries)
