@@ -5,10 +5,12 @@ default templates; ``local:head``, ``local:mass-mean-head`` and ``local:1.5b-hea
 the 1.5B read by a shipped head (``jurist.heads``; pairwise only); ``local:best`` is the most accurate shipped local
 configuration that judges every task (by macro mean).
 ``benchmarks/generalization.py`` measured every lever it had (template families, a template
-ensemble, content-free calibration, probes on every layer, length-neutral probes) on seven
+ensemble, content-free calibration, probes on every layer, length-neutral and mass-mean probes,
+juries of three) on seven
 human-labelled pairwise sets and chose by worst case with leave-one-dataset-out. For the 0.5B no
 choice beat the default on both macro mean and worst case on data it was not chosen on (round 3:
-an equal mean among the 0.5B's configurations, a worst case of 0.46 against 0.38; docs/quality.md),
+an equal mean among the 0.5B's configurations, a worst case of 0.46 against 0.38; rounds 4 and 5
+did worse; docs/quality.md),
 so the default stays; the head the rule picks among probes on all seven sets is offered as
 ``local:head``, and the mass-mean head (round 4: the 0.5B's best macro mean, its worst case no
 better than the default's) as ``local:mass-mean-head``. For the 1.5B, the rule chosen blind loses to its prompt on the mean; its plain
