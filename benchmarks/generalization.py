@@ -36,8 +36,8 @@ Phases:
     ``--json OUT`` writes everything (benchmarks/results/generalization.json), including
     ``chosen_vs_default``: the configuration the rule picks on all sets minus the default, paired,
     each complete row's ``minus_default`` (its macro mean minus the default's, paired; a hindsight number,
-    as no rule chose the row blind), and ``rule_check``: the same leave-one-dataset-out tables under the one-standard-error rule and
-    under the rule itself chosen by an inner leave-one-dataset-out (``choose``).
+    as no rule chose the row blind), and ``rule_check``: the same leave-one-dataset-out tables under the
+    one-standard-error rule and under the rule itself chosen by an inner leave-one-dataset-out (``choose``).
     Length-neutral levers: the prompt with its own length slope taken out, and probes whose features
     are residualised on the responses' length ratio (``jurist learn --length-neutral``). With several
     templates: plain and length-neutral probes on each template's states, and on the mean of every
@@ -394,7 +394,7 @@ def probe_label(model: str, kind: str, source: str | None, length_neutral: bool)
     return f"{model} {PROBE_KINDS[kind]}" + f"[{source}]" * (source is not None) + ", length-neutral" * length_neutral
 
 
-JURY_AGGREGATES = ("mean", "majority")  # as jurist.strategies.jury aggregates a pairwise jury
+JURY_AGGREGATES = ("mean", "majority")  # as jurist.strategies.jury aggregates a pairwise jury (learned weights aside)
 
 
 def jury_score(members: list[np.ndarray], aggregate: str) -> np.ndarray:
@@ -528,7 +528,7 @@ def analyse_phase(args: argparse.Namespace) -> int:
     add(f"0.5b probe + {jury_of}",
         {n: (configs["0.5b probe (LODO layer)"][n][0] + prompted[n]) / 2 for n in names},
         small, list(range(len(templates))))
-    if args.juries:  # round 5: juries of three or more of the above, each aggregate jurist offers
+    if args.juries:  # round 5: juries of three or more of the above, by jurist's two aggregates that fit nothing
         for jury, members, template_rows in wording_juries(templates, args.probe_kinds):
             for aggregate in JURY_AGGREGATES:
                 add(f"{jury} ({aggregate})",
