@@ -74,6 +74,14 @@ Phases:
         flock /tmp/jurist-model.lock .venv/bin/python benchmarks/generalization.py ship --model 1.5b \
             --templates pairwise --per-set 100 --config probe \
             --results benchmarks/results/generalization_round3.json --out src/jurist/heads/pairwise-1.5b
+        # round 5's jury (local:wording-jury): a mass-mean head per wording, beside pairwise-0.5b-mean
+        flock /tmp/jurist-model.lock .venv/bin/python benchmarks/generalization.py ship --per-set 100 \
+            --template pairwise_plain --config "mass-mean probe" \
+            --results benchmarks/results/generalization_round5.json --out src/jurist/heads/pairwise-0.5b-mean-plain
+        flock /tmp/jurist-model.lock .venv/bin/python benchmarks/generalization.py ship --per-set 100 \
+            --template pairwise_question_last --config "mass-mean probe" \
+            --results benchmarks/results/generalization_round5.json \
+            --out src/jurist/heads/pairwise-0.5b-mean-question-last
 """
 
 from __future__ import annotations
@@ -744,15 +752,16 @@ def ship_phase(args: argparse.Namespace) -> int:
     result = json.loads(args.results.read_text(encoding="utf-8"))
     neutral = args.config.endswith("length-neutral")
     kind = "mass-mean" if args.config.startswith("mass-mean") else "logistic"
-    row_name = f"{args.model} {args.config} (LODO layer)"
+    wording = args.template  # the template whose states the head reads (a jury member per wording: round 5)
+    row_name = f"{args.model} {args.config}{'' if wording == 'pairwise' else f'[{wording}]'} (LODO layer)"
     if row_name not in result["matrix"]:
         print(f"{args.results} has no row {row_name!r}: run analyse with that configuration first", file=sys.stderr)
         return 2
     row = result["matrix"][row_name]
-    choice = _probe_choice(result["probe_choice"][args.model], "pairwise", neutral, kind)
+    choice = _probe_choice(result["probe_choice"][args.model], wording, neutral, kind)
     layer, strength = choice["layer"], choice["C"] if kind == "logistic" else None  # a mass-mean probe has none
     source = CachedFeatures(args.model, layer)
-    protocol = protocol_for("pairwise")
+    protocol = protocol_for(wording)
     by_set: dict[str, list[Any]] = {}
     for name, item in schedule(args):  # the pairs the matrix was measured on (every view extracted)
         if name in SETS and all(cache_file(args.model, request_key(source.sha256, protocol.render(item, v))).exists()
@@ -762,7 +771,7 @@ def ship_phase(args: argparse.Namespace) -> int:
     learned = learn(items, protocol, source, length_neutral=neutral, strength=strength, estimator=kind)
     card = learned.card
     card.features["extractor"] = "LlamaFeatures"  # fitted on the cached states of the same tap
-    card.transfer = {"benchmark": "benchmarks/generalization.py", "configuration": args.config,
+    card.transfer = {"benchmark": "benchmarks/generalization.py", "configuration": args.config, "template": wording,
                      "pairs_per_set": {n: len(g) for n, g in by_set.items()}, "layer": layer, "C": strength,
                      "leave_one_dataset_out": row["cells"], "macro": row["macro"], "worst": row["worst"],
                      "worst_set": row["worst_set"]}
@@ -771,7 +780,7 @@ def ship_phase(args: argparse.Namespace) -> int:
     # of 0.5 (the test compares preferences too, and rounding on another CPU must not flip one)
     candidates = [item.model_copy(update={"id": f"{name}-{item.id}"})  # ids repeat across sets
                   for name, group in by_set.items() for item in group[:2]]
-    judged = compare(candidates, judge=f"probe:{args.out}").judgments
+    judged = compare(candidates, judge=f"probe:{args.out}", template=wording).judgments
     kept = [(item, j) for item, j in zip(candidates, judged, strict=True)
             if j.verdict.p_a is not None and abs(j.verdict.p_a - 0.5) >= 0.01][: args.examples]
     examples, verdicts = [item for item, _ in kept], [j for _, j in kept]
@@ -839,6 +848,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default="probe, length-neutral",
                         choices=["probe", "probe, length-neutral", "mass-mean probe"],
                         help="ship: which probe configuration")
+    parser.add_argument("--template", default="pairwise", choices=list(TEMPLATES),
+                        help="ship: the wording whose states the head reads (its preset renders it)")
     parser.add_argument("--out", type=Path, help="ship: the head's directory (src/jurist/heads/NAME)")
     parser.add_argument("--examples", type=int, default=4, help="ship: pairs judged live and kept")
     args = parser.parse_args(argv)

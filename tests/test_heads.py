@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from jurist.api import compare
+from jurist.backends.base import BackendError
 from jurist.backends.models import MODELS
 from jurist.backends.presets import PRESETS
 from jurist.backends.registry import resolve_backend
@@ -113,3 +114,61 @@ def test_a_head_asked_for_another_task_stops_the_run_before_loading_a_model():
                                 "protocol": {"criteria": "Prefer the shorter response."}}), pair)
         prepared = prepare(Plan.parse({"task": "compare", "judge": {"spec": spec}}), pair)
         assert prepared.judge.backend._source is None  # accepted, and still no model loaded
+
+
+WORDING_JURY = PRESETS["wording-jury"]
+
+
+def test_the_wording_jury_is_a_jury_of_heads_each_reading_its_own_wording_without_loading_a_model():
+    from jurist.cli.planning import untrusted_judges
+    from jurist.engine.runner import prepare
+    from jurist.plan import Plan
+    from jurist.protocols import PairwiseProtocol
+    from jurist.protocols.base import builtin_template
+
+    plan = Plan.parse({"task": "compare", "judge": {"spec": "local:wording-jury"}})
+    assert plan.judge.jury == list(WORDING_JURY.members)  # the plan says which judges decide
+    pair = [Item(id="p1", input="Say hi.", candidates=["hi", "hello"])]
+    jury = prepare(plan, pair).judge  # each head accepts the request rendered in its wording
+    assert [m.backend.spec.rsplit(":", 1)[0] for m in jury.members] == list(WORDING_JURY.members)
+    for member, spec in zip(jury.members, WORDING_JURY.members, strict=True):
+        wording = PRESETS[spec.removeprefix("local:")].template or "pairwise"
+        assert member.protocol.identity == PairwiseProtocol(template=builtin_template(f"{wording}.j2")).identity
+        assert member.backend._source is None
+    assert len({m.protocol.identity["template_hash"] for m in jury.members}) == 3
+    # the jury was measured as one judge: its own worst case is reported, not its members'
+    assert untrusted_judges(plan) == [WORDING_JURY.untrusted_note()]
+    with pytest.raises(BackendError, match="is a jury of"):
+        resolve_backend("local:wording-jury")
+
+
+def test_a_named_template_overrides_a_heads_own_wording_and_the_head_refuses_it():
+    from jurist.engine.runner import prepare
+    from jurist.plan import Plan, PlanError
+
+    pair = [Item(id="p1", input="Say hi.", candidates=["hi", "hello"])]
+    with pytest.raises(PlanError, match="not rendered by the protocol"):
+        prepare(Plan.parse({"task": "compare", "judge": {"spec": "local:mass-mean-head-plain"},
+                            "protocol": {"template": "pairwise"}}), pair)
+    prepared = prepare(Plan.parse({"task": "compare", "judge": {"spec": "local:mass-mean-head-plain"},
+                                   "protocol": {"template": "pairwise_plain"}}), pair)
+    assert prepared.judge.backend._source is None
+
+
+@pytest.mark.model
+def test_the_wording_jury_on_the_real_model_is_the_mean_of_its_heads_recorded_verdicts():
+    members = list(WORDING_JURY.members)
+    recorded = {spec: {r["id"]: r for r in _examples(HEAD_PRESETS[spec])} for spec in members}
+    shared = sorted(set.intersection(*(set(r) for r in recorded.values())))[:2]
+    assert shared  # the heads were shipped with examples on the same pairs
+    first = recorded[members[0]]
+    items = [Item(id=i, input=first[i]["input"], candidates=[first[i]["response_a"], first[i]["response_b"]])
+             for i in shared]
+    judged = compare(items, judge="local:wording-jury").judgments
+    for judgment in judged:
+        verdict = judgment.verdict
+        assert verdict.status == "scored"
+        parts = [part.p_a for part in verdict.parts]
+        assert np.allclose(parts, [recorded[spec][judgment.item_id]["p_a"] for spec in members], atol=2e-3)
+        assert verdict.p_a == pytest.approx(float(np.mean(parts)))
+        assert [m.rsplit(":", 1)[0] for m in verdict.metadata["members"]] == members

@@ -157,6 +157,43 @@ def test_jury_rejects_bad_setups():
         Jury([one, two], "learned", wrong)
 
 
+def test_a_jury_of_wordings_renders_each_member_in_its_own_template_and_averages_them():
+    from jurist.protocols.base import builtin_template
+
+    wordings = ["pairwise.j2", "pairwise_plain.j2", "pairwise_question_last.j2"]
+    seen: dict[str, list[str]] = {}
+
+    def reader(name: str, p_good: float):
+        script = pair_judge(p_good)
+
+        def read(request: CompletionRequest) -> dict[str, float]:
+            seen.setdefault(name, []).append(request.messages[-1].content)
+            return script(request)
+
+        return read
+
+    members = [Judge(ScriptedBackend(reader(w, p), spec=w), PairwiseProtocol(template=builtin_template(w)))
+               for w, p in zip(wordings, (0.9, 0.6, 0.3), strict=True)]
+    result = Engine(Jury(members)).run(items(2))
+    for judgment in result.judgments:
+        p_good = judgment.verdict.p_a if judgment.label == "A" else judgment.verdict.p_b
+        assert p_good == pytest.approx(0.6)  # the mean of 0.9, 0.6 and 0.3
+    prompts = {name: texts[0] for name, texts in seen.items()}
+    assert len(prompts) == 3 and len(set(prompts.values())) == 3  # each member read its own wording
+    # the question is last only in the question-last wording
+    assert prompts["pairwise_question_last.j2"].index(GOOD) < prompts["pairwise_question_last.j2"].index("Question 0")
+    assert prompts["pairwise.j2"].index("Question 0") < prompts["pairwise.j2"].index(GOOD)
+
+
+def test_a_jury_may_differ_in_wording_but_not_in_what_it_asks():
+    plain = Judge(ScriptedBackend(pair_judge(0.9), spec="a"),
+                  PairwiseProtocol(template=PairwiseProtocol().template.replace("Which response", "Which answer")))
+    Jury([plain, Judge(ScriptedBackend(pair_judge(0.9), spec="b"), PairwiseProtocol())])  # wording alone: accepted
+    for other in (PairwiseProtocol(allow_tie=True), PairwiseProtocol(criteria="Shorter is better.")):
+        with pytest.raises(ValueError, match="only the template may differ"):
+            Jury([plain, Judge(ScriptedBackend(pair_judge(0.9), spec="b"), other)])
+
+
 def test_cli_jury_options_fail_clearly(tmp_path):
     data = tmp_path / "pairs.jsonl"
     data.write_text(json.dumps({"input": "q", "response_a": "a", "response_b": "b"}) + "\n")

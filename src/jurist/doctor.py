@@ -128,6 +128,10 @@ def _check_presets(diagnosis: Diagnosis) -> None:
         fact: dict[str, object] = {"preset": preset.name, "model": preset.model, "summary": preset.summary}
         if preset.head:
             fact["head"] = _head_fact(preset.head)
+        if preset.template:
+            fact["template"] = preset.template
+        if preset.members:
+            fact["jury (mean)"] = ", ".join(preset.members)
         if preset.worst_case:
             fact["pairwise worst case"] = (f"{preset.worst_case[0]:.3f} [{preset.worst_case[1]:.3f}, "
                                            f"{preset.worst_case[2]:.3f}] on {preset.worst_set}")

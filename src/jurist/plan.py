@@ -22,7 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from jurist.backends.base import Backend, BackendError
-from jurist.backends.specs import SCHEMES, check_credentials, parse_spec, redact, scheme_of
+from jurist.backends.specs import SCHEMES, check_credentials, jury_of, parse_spec, preset_of_spec, redact, scheme_of
 from jurist.judge import JudgeLike
 from jurist.protocols.base import Protocol
 from jurist.strategies.choice import Order
@@ -94,6 +94,17 @@ class JudgeSettings(_Section):
     cascade: str | None = Field(None, description="a cascade file from `jurist calibrate` (replaces spec)")
     samples: int | None = Field(None, ge=1, description="self-consistency: K sampled answers per view")
     temperature: float = Field(0.7, gt=0, description="sampling temperature for samples")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _jury_preset(cls, data: Any) -> Any:
+        """A jury preset (``local:wording-jury``) judges as the jury of its members, written out in ``jury`` so
+        that the plan and the run record say which judges decided."""
+        if isinstance(data, dict) and not data.get("jury") and isinstance(data.get("spec"), str):
+            members = jury_of(data["spec"])
+            if members:
+                return {**data, "jury": members}
+        return data
 
     @field_validator("spec", "jury")
     @classmethod
@@ -283,22 +294,35 @@ class Plan(_Section):
         from jurist.strategies.choice import strategy_for
         from jurist.strategies.jury import Jury, JuryWeights
 
+        given = protocol is not None
         protocol = protocol or self.build_protocol()
         judge = self.judge
         if judge.cascade:
             from jurist.strategies.cascade import Cascade, load_cascade
 
             return Cascade(load_cascade(judge.cascade), protocol, backends=backends, options=self._backend_options())
-        strategy = strategy_for(protocol, order=self.order, samples=judge.samples, temperature=judge.temperature,
-                                orders=self.orders)
         weights = None
         if judge.weights:  # read before any model is loaded: a bad file is found at once
             weights = JuryWeights.load(judge.weights)
             if weights.protocol and weights.protocol != protocol.identity:
                 raise PlanError(f"{judge.weights} was fitted with another protocol ({weights.protocol}); refit "
                                 "with the same criteria/rubric/scale", ("judge.weights",))
-        members = [Judge(self.backend(spec, backends), protocol, strategy, judge.explain) for spec in judge.specs]
+        members = []
+        for spec in judge.specs:
+            # a head reads the wording it was fitted on: with no template named, its preset's is rendered for it
+            mine = protocol if given or self.protocol.template else self._preset_protocol(spec) or protocol
+            strategy = strategy_for(mine, order=self.order, samples=judge.samples, temperature=judge.temperature,
+                                    orders=self.orders)
+            members.append(Judge(self.backend(spec, backends), mine, strategy, judge.explain))
         return Jury(members, judge.aggregate, weights) if judge.jury else members[0]
+
+    def _preset_protocol(self, spec: str) -> Protocol | None:
+        """The compare protocol in the template a local preset names (a pairwise head fitted on another wording),
+        or None: for another task the head refuses the request itself, naming what it was fitted for."""
+        preset = preset_of_spec(spec)
+        if preset is None or preset.template is None or self.task != "compare":
+            return None
+        return build_protocol(self.task, self.protocol.model_copy(update={"template": preset.template}))
 
     def backend(self, spec: str, backends: Mapping[str, Backend] | None = None) -> Backend:
         """The backend of one judge spec of this plan (a ready one when given: its spec may be any name)."""

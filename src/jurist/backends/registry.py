@@ -42,6 +42,9 @@ def _embedded(spec: JudgeSpec, model: str | None, options: dict[str, Any]) -> Ba
 
     options.pop("timeout_s", None)  # a model in this process has no request timeout
     preset = preset_of(spec.target)
+    if preset is not None and preset.members:  # a plan expands it (JudgeSettings); it is not one backend
+        raise BackendError(f"{spec.text} is a jury of {', '.join(preset.members)}: judge with it as a plan's "
+                           "judge.spec (or --judge), or build those judges one by one")
     if preset is not None and preset.head is not None:  # a shipped head reads the model's layer states
         from jurist.heads import head_dir
         from jurist.learn.learner import ProbeBackend

@@ -15,7 +15,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from typing import TYPE_CHECKING
+
 from jurist.backends.base import BackendError
+
+if TYPE_CHECKING:
+    from jurist.backends.presets import Preset
 
 
 @dataclass(frozen=True)
@@ -30,8 +35,8 @@ class Scheme:
 
 
 SCHEMES: dict[str, Scheme] = {s.name: s for s in (
-    Scheme("local", "local, local:1.5b, local:head, local:mass-mean-head, local:1.5b-head, local:best, "
-                    "local:PATH.gguf", in_process=True),
+    Scheme("local", "local, local:1.5b, local:head, local:mass-mean-head, local:wording-jury, local:1.5b-head, "
+                    "local:best, local:PATH.gguf", in_process=True),
     Scheme("http", "http://HOST:PORT/v1", reads_images=True, needs_model=True),
     Scheme("https", "https://HOST/v1", reads_images=True, needs_model=True),
     Scheme("openai", "openai:MODEL", reads_images=True),
@@ -101,6 +106,25 @@ def scheme_of(text: str) -> Scheme | None:
         return parse_spec(text).scheme
     except BackendError:
         return None
+
+
+def preset_of_spec(text: str) -> Preset | None:
+    """The named local judge a spec is (``local:head``), or None (another scheme, a GGUF path, no spec)."""
+    try:
+        spec = parse_spec(text)
+    except BackendError:
+        return None
+    if spec.scheme.name != "local":
+        return None
+    from jurist.backends.presets import preset_of
+
+    return preset_of(spec.target)
+
+
+def jury_of(text: str) -> list[str]:
+    """The members of the jury a preset spec names (``local:wording-jury``), or [] for any other spec."""
+    preset = preset_of_spec(text)
+    return list(preset.members) if preset else []
 
 
 def runs_in_process(text: str) -> bool:

@@ -243,13 +243,13 @@ def _interrupted(plan: Plan, started: float) -> None:
 
 def untrusted_judges(plan: Plan) -> list[str]:
     """Notes for the local presets of this plan whose measured worst case is not above chance."""
-    from jurist.backends.presets import preset_of
-    from jurist.backends.specs import parse_spec, scheme_of
+    from jurist.backends.specs import jury_of, preset_of_spec
 
     notes = []
-    for spec in plan.judge.specs:
-        scheme = scheme_of(spec)
-        preset = preset_of(parse_spec(spec).target) if scheme is not None and scheme.name == "local" else None
+    # a jury preset was measured as one judge: its own worst case, not its members'
+    specs = [plan.judge.spec] if jury_of(plan.judge.spec) == plan.judge.jury else plan.judge.specs
+    for spec in specs:
+        preset = preset_of_spec(spec)
         note = preset.untrusted_note() if preset else None
         if note:
             notes.append(note)

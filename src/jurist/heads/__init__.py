@@ -12,7 +12,9 @@ Each head is a directory ``jurist/heads/<name>/`` written by ``benchmarks/genera
 
 A head is served by :class:`jurist.learn.learner.ProbeBackend`, like any ``probe:DIR``; the
 presets in :mod:`jurist.backends.presets` name them (``local:head``, ``local:mass-mean-head``,
-``local:1.5b-head``).
+``local:1.5b-head``; the mass-mean heads on the two other wordings, ``-plain`` and ``-question-last``,
+are members of the ``local:wording-jury``). A head's preset names the template it was fitted on,
+which a compare plan naming no template renders for it.
 """
 
 from __future__ import annotations

@@ -249,7 +249,7 @@ def _aggregate_score(verdicts: Sequence[Verdict], method: str, weights: JuryWeig
 class Jury:
     """Several judges (same protocol, different backends) behind the Judge interface the engine uses.
 
-    ``members`` are Judges sharing one protocol. The engine wraps each member's
+    ``members`` are Judges sharing one protocol, each possibly in its own template (wording). The engine wraps each member's
     backend in its cache/retry/limit middleware through :meth:`wrapped`.
     """
 
@@ -261,9 +261,13 @@ class Jury:
             raise ValueError(f"unknown aggregate {aggregate!r}: expected one of {', '.join(AGGREGATES)}")
         if members[0].protocol.kind not in ("score", "compare"):
             raise ValueError(f"a jury aggregates score or compare verdicts, not {members[0].protocol.kind!r}")
-        identities = {json.dumps(m.protocol.identity, sort_keys=True) for m in members}
+        # the members may word the prompt differently (a template jury averages wording noise), but they must
+        # answer the same question on the same labels, or their probabilities do not average
+        identities = {json.dumps({k: v for k, v in m.protocol.identity.items() if k != "template_hash"},
+                                 sort_keys=True) for m in members}
         if len(identities) != 1:
-            raise ValueError("every jury member must use the same protocol")
+            raise ValueError("every jury member must use the same protocol (task, criteria or rubric, scale, ties, "
+                             "examples); only the template may differ")
         specs = [m.backend.spec for m in members]
         if len(set(specs)) != len(specs):
             raise ValueError(f"jury members must be distinct judges, got {specs}")
