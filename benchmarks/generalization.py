@@ -82,6 +82,16 @@ Phases:
             --template pairwise_question_last --config "mass-mean probe" \
             --results benchmarks/results/generalization_round5.json \
             --out src/jurist/heads/pairwise-0.5b-mean-question-last
+
+``fresh``
+    Round 6 (docs/quality.md), no model call: ``local:wording-jury`` as it runs (each wording's mass-mean
+    head with its fitted temperature, the jury the mean of their calibrated P(A)), A: leave-one-dataset-out
+    on the ``--per-set`` samples every round used, and B: on the pairs of the wider ``--fresh-per-set``
+    sample that are not in them (extract them first with ``--per-set 200``), the shipped heads themselves
+    and A's jury, each against ``local`` on the same pairs::
+
+        .venv/bin/python benchmarks/generalization.py fresh --per-set 100 --fresh-per-set 200 \
+            --json benchmarks/results/generalization_round6.json
 """
 
 from __future__ import annotations
@@ -475,6 +485,13 @@ def _subset(data: dict[str, Any], ids: list[str]) -> np.ndarray:
     return np.array([where[i] for i in ids])
 
 
+def layers_to_try(data: dict[str, Any], every: bool = False) -> list[int]:
+    """The layers a probe's layer is chosen among: every third (fourth for deeper models) and the last."""
+    n_layers = next(iter(data.values()))["layers"].shape[2] - 1  # the last row is the normed final state
+    step = 3 if n_layers <= 24 else 4
+    return list(range(n_layers + 1)) if every else sorted({*range(2, n_layers, step), n_layers})
+
+
 def analyse_phase(args: argparse.Namespace) -> int:
     small = load_views("0.5b", args)
     names = [n for n in SETS if n in small]
@@ -491,9 +508,7 @@ def analyse_phase(args: argparse.Namespace) -> int:
     strengths = [0.01]  # one middle strength: a grid multiplies the fits (minutes each on 2 busy cores)
 
     def layer_grid(data: dict[str, Any]) -> list[int]:
-        n_layers = next(iter(data.values()))["layers"].shape[2] - 1  # the last row is the normed final state
-        step = 3 if n_layers <= 24 else 4
-        return list(range(n_layers + 1)) if args.all_layers else sorted({*range(2, n_layers, step), n_layers})
+        return layers_to_try(data, args.all_layers)
 
     # per configuration and set: (P(A better) - 0.5 per pair, both orders; gold y); a jury is the mean of
     # its members' P(A), as jurist's juries aggregate
@@ -795,6 +810,122 @@ def ship_phase(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- round 6: the shipped jury as it runs, and on fresh pairs -------------------------------------------------
+
+# local:wording-jury's heads, one per wording of TEMPLATES, in that order
+WORDING_JURY_HEADS = ("pairwise-0.5b-mean", "pairwise-0.5b-mean-plain", "pairwise-0.5b-mean-question-last")
+
+
+def calibrated_probe(train: dict[str, Any], layer: int) -> tuple[Any, float, int]:
+    """A mass-mean probe fitted on every set of ``train`` at ``layer`` as ``jurist learn`` fits a head
+    (``fit_probe``: the temperature from 5-fold out-of-fold scores): (model, temperature, layer)."""
+    from jurist.learn.probe import fit_probe
+
+    x0 = np.vstack([_features(d["layers"], layer)[0] for d in train.values()]).astype(np.float64)
+    x1 = np.vstack([_features(d["layers"], layer)[1] for d in train.values()]).astype(np.float64)
+    fit = fit_probe("compare", x0, np.concatenate([d["y"] for d in train.values()]), x_swapped=x1,
+                    estimator="mass-mean")
+    return fit.model, fit.temperature, layer
+
+
+def calibrated_scores(probe: tuple[Any, float, int], data: dict[str, Any]) -> np.ndarray:
+    """P(A better) - 0.5 of ``data``'s pairs as a head judges them: each order's score over the temperature,
+    the two orders' probabilities averaged (``ProbeBackend`` under the Swap strategy)."""
+    from jurist.learn.probe import pair_probability
+
+    model, temperature, layer = probe
+    x0, x1 = (x.astype(np.float64) for x in _features(data["layers"], layer))
+    return pair_probability(model.decision(x0), model.decision(x1), temperature) - 0.5
+
+
+def _split(views: dict[str, Any], keep: dict[str, set[str]], inside: bool) -> dict[str, Any]:
+    """Per set, the pairs whose id is (``inside``) or is not in ``keep[set]``; sets left empty are dropped."""
+    like = {n: {"id": [i for i in d["id"] if (i in keep.get(n, set())) == inside]} for n, d in views.items()}
+    return _aligned(views, {n: v for n, v in like.items() if v["id"]})
+
+
+def fresh_phase(args: argparse.Namespace) -> int:
+    """Round 6 (docs/quality.md): A, the shipped jury's configuration (calibrated members) leave-one-dataset-out
+    on the samples every round used; B, the shipped heads and A's jury on the pairs of ``--fresh-per-set``
+    that are not in those samples, each against ``local`` on the same pairs."""
+    from jurist.heads import head_dir
+    from jurist.learn.probe import load_probe
+
+    templates = list(TEMPLATES)
+    wide = argparse.Namespace(**{**vars(args), "templates": templates, "per_set": args.fresh_per_set})
+    views = [load_views("0.5b", wide)]
+    views += [_aligned(load_views("0.5b", wide, layers_of=t), views[0]) for t in range(1, len(templates))]
+    used = {n: {item.id for item in sample(n, args.per_set, args.max_chars)} for n in SETS}
+    old = [_split(v, used, inside=True) for v in views]
+    new = [_split(v, used, inside=False) for v in views]
+    names = [n for n in SETS if n in old[0]]
+    if [len(old[0][n]["y"]) for n in names] != [len(used[n]) for n in names]:
+        print(f"the old samples are not all cached: extract --per-set {args.per_set} first", file=sys.stderr)
+        return 2
+    fresh = [n for n in names if n in new[0]]
+    print("old pairs:", {n: len(old[0][n]["y"]) for n in names}, "fresh pairs:", {n: len(new[0][n]["y"]) for n in fresh},
+          flush=True)
+    grid = layers_to_try(old[0])
+
+    def local(data: dict[str, Any]) -> np.ndarray:
+        return accuracy(both_orders(data["odds"][0]), data["y"])
+
+    # A: per held-out set, each wording's calibrated mass-mean probe fitted on the other six sets' old samples
+    lodo_old: dict[str, np.ndarray] = {}
+    lodo_new: dict[str, np.ndarray] = {}
+    layers: dict[str, list[int]] = {}
+    for held in names:
+        probes = []
+        for t in range(len(templates)):
+            train = {k: old[t][k] for k in names if k != held}
+            layer, _, _ = choose_probe(train, grid, [0.01], False, "mass-mean")
+            probes.append(calibrated_probe(train, layer))
+        layers[held] = [p[2] for p in probes]
+        lodo_old[held] = accuracy(jury_score([calibrated_scores(p, old[t][held]) for t, p in enumerate(probes)],
+                                             "mean"), old[0][held]["y"])
+        if held in fresh:
+            lodo_new[held] = accuracy(jury_score([calibrated_scores(p, new[t][held]) for t, p in enumerate(probes)],
+                                                 "mean"), new[0][held]["y"])
+        print(f"A: {held} left out, layers {layers[held]}: {lodo_old[held].mean():.3f}", flush=True)
+    # B: the shipped heads as they are
+    heads = []
+    for name in WORDING_JURY_HEADS:
+        card, model = load_probe(head_dir(name))
+        heads.append((model, card.temperature, int(card.features["layer"])))
+    shipped = {n: [calibrated_scores(h, new[t][n]) for t, h in enumerate(heads)] for n in fresh}
+
+    def row(per_set: dict[str, np.ndarray], baseline: dict[str, np.ndarray]) -> dict[str, Any]:
+        cells = {n: estimate(c) for n, c in per_set.items()}
+        return {"cells": cells, "macro": _macro(per_set), "worst": min(c[0] for c in cells.values()),
+                "worst_set": min(cells, key=lambda n: cells[n][0]),
+                "minus_local": {n: paired(per_set[n], baseline[n]) for n in per_set},
+                "macro_minus_local": _macro({n: per_set[n] - baseline[n] for n in per_set})}
+
+    local_old = {n: local(old[0][n]) for n in names}
+    local_new = {n: local(new[0][n]) for n in fresh}
+    result = {
+        "pairs": {"old": {n: len(old[0][n]["y"]) for n in names}, "fresh": {n: len(new[0][n]["y"]) for n in fresh}},
+        "A_lodo_old": {"local": row(local_old, local_old), "jury": row(lodo_old, local_old), "layers": layers},
+        "B_fresh": {
+            "local": row(local_new, local_new),
+            "shipped jury (local:wording-jury)": row(
+                {n: accuracy(jury_score(shipped[n], "mean"), new[0][n]["y"]) for n in fresh}, local_new),
+            **{f"shipped head {name}": row({n: accuracy(shipped[n][t], new[0][n]["y"]) for n in fresh}, local_new)
+               for t, name in enumerate(WORDING_JURY_HEADS)},
+            "A's leave-one-dataset-out jury": row(lodo_new, local_new)},
+    }
+    for part in ("A_lodo_old", "B_fresh"):
+        for label, r in result[part].items():
+            if label == "layers":
+                continue
+            cells = ", ".join(f"{n} {c[0]:.3f}" for n, c in r["cells"].items())
+            print(f"{part} {label}: {cells}; macro {r['macro']}, worst {r['worst']} ({r['worst_set']}), "
+                  f"minus local {r['macro_minus_local']}", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
 def _print(result: dict[str, Any], names: list[str]) -> None:
     print("\nconfiguration | " + " | ".join(names) + " | macro | worst | tokens | s")
     for config, row in result["matrix"].items():
@@ -823,7 +954,7 @@ def _print(result: dict[str, Any], names: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("phase", choices=["extract", "analyse", "ship"])
+    parser.add_argument("phase", choices=["extract", "analyse", "ship", "fresh"])
     parser.add_argument("--model", default="0.5b", choices=["0.5b", "1.5b"])
     parser.add_argument("--templates", type=lambda s: s.split(","), default=list(TEMPLATES))
     parser.add_argument("--with-1.5b", dest="with_large", action=argparse.BooleanOptionalAction, default=True,
@@ -838,6 +969,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="analyse: add juries of the 0.5B's configurations, one member per wording (needs three "
                              "or more --templates), each by mean and by majority (round 5)")
     parser.add_argument("--per-set", type=int, default=30)
+    parser.add_argument("--fresh-per-set", type=int, default=200,
+                        help="fresh: the wider sample whose pairs outside --per-set's are the fresh ones (round 6)")
     parser.add_argument("--max-chars", type=int, default=3000)
     parser.add_argument("--max-pairs", type=int, default=20)
     parser.add_argument("--all-layers", action="store_true")
@@ -863,7 +996,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--juries needs three or more --templates (one jury member per wording)")
     if args.phase == "ship" and args.out is None:
         parser.error("ship needs --out")
-    return {"extract": extract_phase, "analyse": analyse_phase, "ship": ship_phase}[args.phase](args)
+    if args.phase == "fresh" and args.fresh_per_set <= args.per_set:
+        parser.error("fresh needs --fresh-per-set above --per-set (the fresh pairs are those outside --per-set's)")
+    return {"extract": extract_phase, "analyse": analyse_phase, "ship": ship_phase,
+            "fresh": fresh_phase}[args.phase](args)
 
 
 if __name__ == "__main__":

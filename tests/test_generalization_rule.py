@@ -69,7 +69,9 @@ def test_an_unknown_rule_is_refused_by_name():
 
 @pytest.mark.parametrize("head, results", [("pairwise-0.5b", "generalization.json"),
                                            ("pairwise-1.5b", "generalization_round3.json"),
-                                           ("pairwise-0.5b-mean", "generalization_round4.json")])
+                                           ("pairwise-0.5b-mean", "generalization_round4.json"),
+                                           ("pairwise-0.5b-mean-plain", "generalization_round5.json"),
+                                           ("pairwise-0.5b-mean-question-last", "generalization_round5.json")])
 def test_ship_reads_the_layer_each_shipped_head_was_fitted_at(head, results):
     """Both layouts of probe_choice (round 2's, and "[mass-mean ]<template>[, length-neutral]" keys) give
     the layer and strength recorded on the head's card (a mass-mean head has no strength)."""
@@ -82,7 +84,7 @@ def test_ship_reads_the_layer_each_shipped_head_was_fitted_at(head, results):
 
     model = next(p.model for p in PRESETS.values() if p.head == head)  # the head's base model, as the preset says
     kind = "mass-mean" if transfer["configuration"].startswith("mass-mean") else "logistic"
-    choice = g._probe_choice(result["probe_choice"][model], "pairwise",
+    choice = g._probe_choice(result["probe_choice"][model], transfer.get("template", "pairwise"),
                              transfer["configuration"].endswith("length-neutral"), kind)
     assert choice["layer"] == transfer["layer"]
     assert transfer["C"] == (choice["C"] if kind == "logistic" else None)
@@ -153,3 +155,35 @@ def test_every_jury_member_is_a_row_the_analysis_makes():
     assert len(juries) == 2 + 2 * 2 + 3  # prompts and probes across wordings; each wording's prompt and probes
     assert all(len(members) >= 3 and set(members) <= rows for _, members, _ in juries)
     assert len({name for name, _, _ in juries}) == len(juries)
+
+
+def test_a_calibrated_probe_transfers_and_judges_both_orders_as_a_head_does():
+    g = bench()
+    rng = np.random.default_rng(7)
+    train = {"s1": _synthetic_set(rng, 2.0), "s2": _synthetic_set(rng, 1.5)}
+    held_out = _synthetic_set(rng, 1.0)
+    probe = g.calibrated_probe(train, 1)
+    assert probe[1] > 0 and probe[2] == 1  # a fitted temperature, and the layer it reads
+    scores = g.calibrated_scores(probe, held_out)
+    assert g.accuracy(scores, held_out["y"]).mean() > 0.75
+    swapped = {**held_out, "layers": held_out["layers"][:, ::-1]}  # the same pairs, B shown first
+    assert np.allclose(g.calibrated_scores(probe, swapped), -scores)  # order-symmetric, as under Swap
+
+
+def test_the_fresh_pairs_are_the_wider_samples_pairs_outside_the_old_one(monkeypatch):
+    """Round 6's premise: the seeded sample of N pairs is inside the sample of 2N, so the pairs of the wider
+    one that are not in the narrower one were never used by a round that sampled N."""
+    g = bench()
+    monkeypatch.setattr(g, "SHARED", REPO / "tests" / "data")
+    monkeypatch.setattr(g, "SETS", {"mtbench": ("llmbar_mt_bench.json", "llmbar")})
+    narrow, wide = g.sample("mtbench", 2, 3000), g.sample("mtbench", 6, 3000)  # the file has 3 A and 3 B
+    assert {i.id for i in narrow} < {i.id for i in wide}
+    fresh = [i for i in wide if i.id not in {j.id for j in narrow}]
+    assert len(fresh) == 4 and [i.label for i in fresh].count("A") == 2  # still balanced
+    views = {"mtbench": {"id": [i.id for i in wide], "y": np.arange(6.0), "odds": np.zeros((3, 6, 2)),
+                         "layers": np.zeros((6, 2, 1, 1)), "tokens": np.zeros((3, 6, 2)),
+                         "seconds": np.zeros((3, 6, 2)), "length": np.zeros((6, 2))}}
+    used = {"mtbench": {i.id for i in narrow}}
+    inside, outside = g._split(views, used, inside=True), g._split(views, used, inside=False)
+    assert set(inside["mtbench"]["id"]) == used["mtbench"] and set(outside["mtbench"]["id"]) == {i.id for i in fresh}
+    assert sorted(inside["mtbench"]["y"].tolist() + outside["mtbench"]["y"].tolist()) == list(range(6))

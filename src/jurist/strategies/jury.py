@@ -249,8 +249,8 @@ def _aggregate_score(verdicts: Sequence[Verdict], method: str, weights: JuryWeig
 class Jury:
     """Several judges (same protocol, different backends) behind the Judge interface the engine uses.
 
-    ``members`` are Judges sharing one protocol, each possibly in its own template (wording). The engine wraps each member's
-    backend in its cache/retry/limit middleware through :meth:`wrapped`.
+    ``members`` are Judges sharing one protocol, each possibly in its own template (wording). The engine
+    wraps each member's backend in its cache/retry/limit middleware through :meth:`wrapped`.
     """
 
     def __init__(self, members: Sequence[Judge], aggregate: Aggregate = "mean", weights: JuryWeights | None = None,
