@@ -3,8 +3,8 @@
 ``local`` (also ``local:0.5b``) and ``local:1.5b`` are the two embedded models, prompted with the
 default templates; ``local:head``, ``local:mass-mean-head`` and ``local:1.5b-head`` are the 0.5B and
 the 1.5B read by a shipped head (``jurist.heads``; pairwise only); ``local:wording-jury`` is a jury of
-three 0.5B heads, each reading its own wording of the prompt; ``local:best`` is the most accurate shipped local
-configuration that judges every task (by macro mean).
+three 0.5B heads, each reading its own wording of the prompt; ``local:best`` is the most accurate
+shipped local configuration that judges every task (by macro mean).
 ``benchmarks/generalization.py`` measured every lever it had (template families, a template
 ensemble, content-free calibration, probes on every layer, length-neutral and mass-mean probes,
 juries of three) on seven human-labelled pairwise sets and chose by worst case with
@@ -14,9 +14,10 @@ data it was not chosen on (round 3: an equal mean among the 0.5B's configuration
 it: ``local:head``, the head the rule picks among probes on all seven sets; ``local:mass-mean-head``
 (round 4: the 0.5B's best single configuration on the mean, its worst case no better than the
 default's); and ``local:wording-jury``, the mean of three mass-mean heads, one per wording (round 5's
-best row in hindsight; round 6: level with ``local:mass-mean-head`` on the mean, a worst case of 0.39). For the 1.5B, the rule chosen blind loses to its
-prompt on the mean; its plain probe, the most accurate pairwise configuration measured, is offered
-as ``local:1.5b-head`` beside ``local:1.5b``, which also scores, grades and ranks.
+best row in hindsight; round 6: level with ``local:mass-mean-head`` on the mean, a worst case of
+0.39). For the 1.5B, the rule chosen blind loses to its prompt on the mean; its plain probe, the
+most accurate pairwise configuration measured, is offered as ``local:1.5b-head`` beside
+``local:1.5b``, which also scores, grades and ranks.
 Each preset keeps its measured worst case, so that a run can say when its judge is no better
 than chance on some kind of data (``jurist compare`` prints it; ``jurist doctor`` lists the
 presets).
@@ -119,4 +120,3 @@ PRESETS["0.5b"] = PRESETS[""]
 def preset_of(target: str) -> Preset | None:
     """The preset a ``local:TARGET`` spec names, or None (a GGUF path)."""
     return PRESETS.get(target)
-
